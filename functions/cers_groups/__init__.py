@@ -1,0 +1,1 @@
+"""cers-groups: validate SIS roster exports and keep CERS student groups up to date."""
