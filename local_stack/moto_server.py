@@ -5,6 +5,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import requests
 from moto.server import ThreadedMotoServer
 
 REGION = "us-west-2"
@@ -29,6 +30,8 @@ def moto_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto keeps its state per process: start every local stack from nothing.
+    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     saved = {name: os.environ.get(name) for name in (*FAKE_CREDENTIALS, "AWS_ENDPOINT_URL")}
     os.environ.update(FAKE_CREDENTIALS, AWS_ENDPOINT_URL=url)
     try:

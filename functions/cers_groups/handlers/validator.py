@@ -1,0 +1,31 @@
+"""Validator Lambda: S3 notifications from the validate queue, one submission per new object."""
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from cers_groups.events import dropped_objects
+from cers_groups.observability import logger, metrics, tracer
+from cers_groups.pipeline import validate_dropped_object
+from cers_groups.settings import load_settings
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method(capture_response=False)
+def record_handler(record: SQSRecord) -> None:
+    settings = load_settings()
+    for dropped in dropped_objects(record.body):
+        validate_dropped_object(dropped, settings)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

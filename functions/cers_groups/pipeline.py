@@ -1,0 +1,219 @@
+"""The main job: a dropped roster is validated, sent to CERS and every step recorded.
+
+Each step starts from the submission's recorded status, so running a step twice for one event
+repeats nothing that has already happened: a validated file is not validated again, and a file
+that reached UPLOADING is never sent a second time.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from cers_groups import cers, cognito, storage
+from cers_groups.alerts import compose_alert, publish_alert
+from cers_groups.errors import ConfigurationError
+from cers_groups.events import DroppedObject
+from cers_groups.observability import logger, metrics
+from cers_groups.resources import REPORTS_PREFIX
+from cers_groups.roster import RosterReport, validate_roster
+from cers_groups.settings import Settings
+from cers_groups.submissions import PROBLEMS_KEPT, Status, SubmissionStore, needs_alert
+
+# Sign-in failures worth another try before the submission is marked failed.
+RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
+MAX_ATTEMPTS = 3
+
+CERS_STATUSES = {
+    "ACCEPTED": Status.ACCEPTED,
+    "PROCESSED": Status.PROCESSED,
+    "BAD_DATA": Status.BAD_DATA,
+}
+CERS_ERROR_STATUSES = {
+    "unauthorized": Status.AUTH_FAILED,
+    "forbidden": Status.AUTH_FAILED,
+    "outcome-unknown": Status.OUTCOME_UNKNOWN,
+}
+
+
+class RetryLater(Exception):
+    """A passing failure: the message goes back on the queue and is tried again."""
+
+
+def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Status:
+    store = SubmissionStore(settings.submissions_table)
+    submission_id = dropped.submission_id
+    logger.append_keys(submission_id=submission_id)
+
+    if store.create(submission_id, **_submission_fields(dropped, settings)):
+        logger.info("Roster received", key=dropped.key, size=dropped.size)
+        metrics.add_metric(name="FilesReceived", unit=MetricUnit.Count, value=1)
+
+    submission = store.get(submission_id) or {}
+    if submission.get("status") == Status.RECEIVED:
+        _validate(dropped, submission_id, store, settings)
+        submission = store.get(submission_id) or {}
+    if submission.get("status") == Status.VALIDATED:
+        storage.queue_upload(settings.upload_queue_url, submission_id, settings.district)
+
+    _alert_if_needed(store, submission_id, settings)
+    return Status(submission["status"])
+
+
+def upload_submission(submission_id: str, settings: Settings, attempt: int) -> Status | None:
+    store = SubmissionStore(settings.submissions_table)
+    logger.append_keys(submission_id=submission_id)
+    submission = store.get(submission_id)
+    if submission is None:
+        logger.error("Upload requested for an unknown submission")
+        return None
+
+    if submission["status"] == Status.UPLOADING:
+        _record_unknown_outcome(store, submission_id)
+    elif submission["status"] == Status.VALIDATED:
+        _sign_in_and_send(submission, store, settings, attempt)
+
+    _alert_if_needed(store, submission_id, settings)
+    return Status((store.get(submission_id) or submission)["status"])
+
+
+def _submission_fields(dropped: DroppedObject, settings: Settings) -> dict[str, Any]:
+    fields = {
+        "district": settings.district,
+        "bucket": dropped.bucket,
+        "key": dropped.key,
+        "size": dropped.size,
+        "dropped_at": dropped.event_time,
+    }
+    if dropped.version_id:
+        fields["version_id"] = dropped.version_id
+    return fields
+
+
+def _validate(dropped: DroppedObject, submission_id: str, store: SubmissionStore, settings):
+    body, _ = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
+    with body:
+        report = validate_roster(body)
+
+    report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
+    storage.put_report(settings.bucket, report_key, _report_document(dropped, report))
+    outcome = Status.VALIDATED if report.valid else Status.INVALID
+    store.advance(
+        submission_id,
+        Status.RECEIVED,
+        outcome,
+        rows=report.rows,
+        digest=report.digest,
+        problem_count=len(report.problems),
+        problems=[_problem_item(problem) for problem in report.problems[:PROBLEMS_KEPT]],
+        report_key=report_key,
+    )
+
+    logger.info(
+        "Roster validated", status=outcome.value, rows=report.rows, problems=len(report.problems)
+    )
+    metrics.add_metric(
+        name="FilesValid" if report.valid else "FilesInvalid", unit=MetricUnit.Count, value=1
+    )
+    metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=report.rows)
+
+
+def _sign_in_and_send(submission: dict[str, Any], store: SubmissionStore, settings, attempt):
+    submission_id = submission["submission_id"]
+    try:
+        credentials = cognito.read_credentials(settings.cers_secret_id)
+        token = cognito.authenticate(credentials)
+    except ConfigurationError as error:
+        _fail(store, submission_id, Status.VALIDATED, Status.AUTH_FAILED, str(error))
+        return
+    except cognito.AuthenticationError as error:
+        if error.reason in RETRYABLE_AUTH and attempt < MAX_ATTEMPTS:
+            raise RetryLater(f"CERS sign-in: {error.reason}") from error
+        _fail(
+            store,
+            submission_id,
+            Status.VALIDATED,
+            Status.AUTH_FAILED,
+            str(error),
+            reason=error.reason,
+        )
+        return
+
+    if not store.advance(submission_id, Status.VALIDATED, Status.UPLOADING):
+        logger.info("Upload already taken by another run")
+        return
+    _send(submission, store, settings, token)
+
+
+def _send(submission: dict[str, Any], store: SubmissionStore, settings: Settings, token: str):
+    submission_id = submission["submission_id"]
+    filename = submission["key"].rsplit("/", 1)[-1]
+    body, size = storage.open_roster(
+        submission["bucket"], submission["key"], submission.get("version_id")
+    )
+    try:
+        with body:
+            answer = cers.CersClient(settings.cers_endpoint, token).submit_roster(
+                filename, body, size
+            )
+    except cers.CersError as error:
+        status = CERS_ERROR_STATUSES.get(error.reason, Status.UPLOAD_FAILED)
+        _fail(store, submission_id, Status.UPLOADING, status, str(error), reason=error.reason)
+        return
+
+    status = CERS_STATUSES.get(answer.status, Status.UPLOAD_FAILED)
+    store.advance(submission_id, Status.UPLOADING, status, **_import_fields(answer))
+    logger.info("Roster sent to CERS", cers_import_id=answer.id, cers_status=answer.status)
+    metrics.add_metric(name="FilesUploaded", unit=MetricUnit.Count, value=1)
+
+
+def _record_unknown_outcome(store: SubmissionStore, submission_id: str) -> None:
+    # TODO(#4): look the import up by batch name at CERS before giving up; the upload was
+    # interrupted after it started, so sending it again could double-apply it.
+    _fail(
+        store,
+        submission_id,
+        Status.UPLOADING,
+        Status.OUTCOME_UNKNOWN,
+        "An earlier attempt started sending this file to CERS and did not record the answer.",
+    )
+
+
+def _fail(store, submission_id, expected: Status, status: Status, failure: str, **fields):
+    if store.advance(submission_id, expected, status, failure=failure, **fields):
+        logger.warning("Submission failed", status=status.value, reason=fields.get("reason"))
+        metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
+
+
+def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
+    """At most one alert per failed submission; a crash before marking it sends it again."""
+    submission = store.get(submission_id)
+    if submission is None or not needs_alert(submission):
+        return
+    publish_alert(settings.alert_topic_arn, compose_alert(submission, settings.bucket))
+    store.mark_alerted(submission_id)
+    logger.info("Alert sent", status=submission["status"])
+
+
+def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:
+    fields: dict[str, Any] = {"cers_import_id": answer.id, "cers_status": answer.status}
+    if answer.digest:
+        fields["cers_digest"] = answer.digest
+    if answer.message:
+        fields["cers_message"] = answer.message
+    return fields
+
+
+def _problem_item(problem) -> dict[str, Any]:
+    return {"rule": problem.rule, "row": problem.row, "message": problem.message}
+
+
+def _report_document(dropped: DroppedObject, report: RosterReport) -> dict[str, Any]:
+    return {
+        "file": dropped.key,
+        "version_id": dropped.version_id,
+        "valid": report.valid,
+        "rows": report.rows,
+        "size": report.size,
+        "digest": report.digest,
+        "errors": [_problem_item(problem) for problem in report.problems],
+    }

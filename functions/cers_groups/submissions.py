@@ -1,0 +1,121 @@
+"""Submissions: one DynamoDB item per object dropped in the bucket, and its path to an end state.
+
+Every change of status is a conditional write from an expected status, so two runs of a handler
+on one event cannot both take the same step (for example, both send the file to CERS).
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
+
+from cers_groups.resources import SUBMISSION_KEY
+
+
+class Status(StrEnum):
+    RECEIVED = "RECEIVED"
+    INVALID = "INVALID"
+    VALIDATED = "VALIDATED"
+    UPLOADING = "UPLOADING"
+    ACCEPTED = "ACCEPTED"
+    PROCESSED = "PROCESSED"
+    BAD_DATA = "BAD_DATA"
+    AUTH_FAILED = "AUTH_FAILED"
+    UPLOAD_FAILED = "UPLOAD_FAILED"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+
+
+# Statuses that need a person: each one sends one alert.
+FAILURES = frozenset(
+    {
+        Status.INVALID,
+        Status.BAD_DATA,
+        Status.AUTH_FAILED,
+        Status.UPLOAD_FAILED,
+        Status.OUTCOME_UNKNOWN,
+    }
+)
+
+# Only the problems' first lines live in the item; the full list is in the report object.
+PROBLEMS_KEPT = 20
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SubmissionStore:
+    """The submissions table. Items are plain dicts; their fields are documented in the README."""
+
+    def __init__(self, table_name: str) -> None:
+        self._table = boto3.resource("dynamodb").Table(table_name)
+
+    def get(self, submission_id: str) -> dict[str, Any] | None:
+        response = self._table.get_item(Key={SUBMISSION_KEY: submission_id}, ConsistentRead=True)
+        return response.get("Item")
+
+    def create(self, submission_id: str, **fields: Any) -> bool:
+        """Record a new submission as RECEIVED; False when it already exists."""
+        stamp = now()
+        item = {
+            SUBMISSION_KEY: submission_id,
+            **fields,
+            "status": Status.RECEIVED.value,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "history": [{"status": Status.RECEIVED.value, "at": stamp}],
+        }
+        try:
+            self._table.put_item(Item=item, ConditionExpression=Attr(SUBMISSION_KEY).not_exists())
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def advance(self, submission_id: str, expected: Status, to: Status, **fields: Any) -> bool:
+        """Move a submission from ``expected`` to ``to``; False when it was not in ``expected``."""
+        stamp = now()
+        values = {**fields, "status": to.value, "updated_at": stamp}
+        names = {f"#f{index}": name for index, name in enumerate(values)}
+        assignments = [f"{alias} = :v{index}" for index, alias in enumerate(names)]
+        attribute_values = {f":v{index}": value for index, value in enumerate(values.values())}
+        attribute_values[":step"] = [{"status": to.value, "at": stamp}]
+        attribute_values[":expected"] = expected.value
+        try:
+            self._table.update_item(
+                Key={SUBMISSION_KEY: submission_id},
+                UpdateExpression="SET "
+                + ", ".join(assignments)
+                + ", #history = list_append(#history, :step)",
+                ConditionExpression="#status_now = :expected",
+                ExpressionAttributeNames={
+                    **names,
+                    "#history": "history",
+                    "#status_now": "status",
+                },
+                ExpressionAttributeValues=attribute_values,
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def mark_alerted(self, submission_id: str) -> None:
+        self._table.update_item(
+            Key={SUBMISSION_KEY: submission_id},
+            UpdateExpression="SET alerted_at = :at",
+            ExpressionAttributeValues={":at": now()},
+        )
+
+
+def needs_alert(submission: dict[str, Any]) -> bool:
+    return submission.get("status") in FAILURES and "alerted_at" not in submission
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
