@@ -1,0 +1,181 @@
+"""The main job end to end: real handlers, moto's server and the CERS stand-in over HTTP."""
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from cers_groups.handlers import uploader, validator
+from local_stack.lambda_runner import LambdaContext, sqs_event
+from local_stack.stack import local_stack
+
+SAMPLES = Path(__file__).parents[2] / "local_stack" / "samples"
+VALID = SAMPLES / "valid_roster.csv"
+INVALID = SAMPLES / "invalid_roster.csv"
+
+
+@pytest.fixture
+def stack():
+    with local_stack() as running:
+        yield running
+
+
+def sample_values(column: int) -> set[str]:
+    values = set()
+    for roster in (VALID, INVALID):
+        with roster.open(newline="") as handle:
+            values.update(row[column] for row in list(csv.reader(handle))[1:] if len(row) > 5)
+    return values - {""}
+
+
+def by_file(stack) -> dict[str, dict]:
+    return {item["key"].rsplit("/", 1)[-1]: item for item in stack.submissions()}
+
+
+def test_pipeline_valid_roster_is_accepted_and_recorded(stack):
+    stack.drop(VALID)
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "ACCEPTED"
+    assert submission["digest"] == hashlib.md5(VALID.read_bytes()).hexdigest().upper()
+    assert submission["cers_digest"] == submission["digest"]
+    [received] = stack.standin.received
+    assert submission["cers_import_id"] == received["id"]
+    assert [step["status"] for step in submission["history"]] == [
+        "RECEIVED",
+        "VALIDATED",
+        "UPLOADING",
+        "ACCEPTED",
+    ]
+    assert stack.alert_emails() == []
+
+
+def test_pipeline_invalid_roster_never_leaves_aws_and_alerts_once(stack):
+    stack.drop(INVALID)
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "INVALID"
+    assert submission["problems"] and all(p["row"] for p in submission["problems"][1:])
+    assert stack.standin.received == []
+    [email] = stack.alert_emails()
+    assert INVALID.name in email["subject"]
+    for problem in submission["problems"]:
+        assert problem["rule"] in email["body"]
+        if problem["row"] is not None:
+            assert f"row {problem['row']} " in email["body"]
+    assert not any(ssid in email["body"] for ssid in sample_values(4))
+    assert not any(login in email["body"] for login in sample_values(5))
+    report = boto3.client("s3").get_object(
+        Bucket=stack.resources.bucket, Key=submission["report_key"]
+    )
+    assert json.loads(report["Body"].read())["valid"] is False
+
+
+def test_pipeline_demo_flow_gives_one_accepted_one_invalid_one_email(stack):
+    stack.drop(VALID)
+    stack.drop(INVALID)
+
+    stack.run()
+
+    statuses = {name: item["status"] for name, item in by_file(stack).items()}
+    assert statuses == {VALID.name: "ACCEPTED", INVALID.name: "INVALID"}
+    assert len(stack.alert_emails()) == 1
+    assert len(stack.standin.received) == 1
+
+
+def test_pipeline_same_events_twice_post_once(stack):
+    sqs = boto3.client("sqs")
+    stack.drop(VALID)
+    validate_event = receive_event(sqs, stack.resources.validate_queue_url)
+
+    validator.lambda_handler(validate_event, LambdaContext("validator"))
+    validator.lambda_handler(validate_event, LambdaContext("validator"))
+    upload_event = receive_event(sqs, stack.resources.upload_queue_url)
+    uploader.lambda_handler(upload_event, LambdaContext("uploader"))
+    uploader.lambda_handler(upload_event, LambdaContext("uploader"))
+
+    assert len(stack.standin.received) == 1
+    [submission] = stack.submissions()
+    assert submission["status"] == "ACCEPTED"
+
+
+def test_pipeline_keys_with_spaces_and_plus_are_decoded(stack):
+    stack.drop(VALID, name="spring term+v2 roster.csv")
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["key"] == "incoming/spring term+v2 roster.csv"
+    assert submission["status"] == "ACCEPTED"
+    assert stack.standin.received[0]["batch"] == "spring term+v2 roster.csv"
+
+
+def test_pipeline_skips_test_events_and_folder_markers(stack):
+    boto3.client("s3").put_object(Bucket=stack.resources.bucket, Key="incoming/2026/", Body=b"")
+
+    stack.run()
+
+    assert stack.submissions() == []
+
+
+def test_pipeline_wrong_password_is_auth_failed_with_one_alert(stack):
+    secrets = boto3.client("secretsmanager")
+    credential = json.loads(
+        secrets.get_secret_value(SecretId=stack.resources.secret_id)["SecretString"]
+    )
+    credential["password"] = "not-the-password-1A!"
+    secrets.put_secret_value(
+        SecretId=stack.resources.secret_id, SecretString=json.dumps(credential)
+    )
+    stack.drop(VALID)
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "AUTH_FAILED"
+    assert submission["reason"] == "wrong-password"
+    assert stack.standin.received == []
+    [email] = stack.alert_emails()
+    assert "sign-in failed" in email["subject"]
+    assert "not-the-password" not in email["body"]
+
+
+def test_pipeline_cers_rejection_is_bad_data_without_row_values(stack):
+    stack.standin.schools = frozenset({"99123450111111"})
+    stack.drop(VALID)
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "BAD_DATA"
+    assert "can not be found" in submission["cers_message"]
+    [email] = stack.alert_emails()
+    assert "rejected by CERS" in email["subject"]
+    assert "School [...] can not be found" in email["body"]
+    assert "99123450122222" not in email["body"]
+
+
+def test_pipeline_cers_unreachable_is_upload_failed_with_one_alert(stack):
+    stack.standin.stop()
+    stack.drop(VALID)
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "UPLOAD_FAILED"
+    assert len(stack.alert_emails()) == 1
+
+
+def receive_event(sqs, queue_url: str) -> dict:
+    messages = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+    )["Messages"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return sqs_event(messages, arn["Attributes"]["QueueArn"], sqs.meta.region_name)
