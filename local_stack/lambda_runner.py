@@ -85,11 +85,25 @@ def _sqs_record(message: dict, queue_arn: str, region: str) -> dict:
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
+        "messageAttributes": {
+            name: _lambda_attribute(value)
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
         "md5OfBody": message["MD5OfBody"],
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
         "awsRegion": region,
+    }
+
+
+def _lambda_attribute(value: dict) -> dict:
+    """SQS's ReceiveMessage attribute shape, in the camel case Lambda's event uses."""
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": value.get("BinaryValue"),
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": value.get("BinaryListValues", []),
+        "dataType": value["DataType"],
     }
 
 

@@ -58,7 +58,7 @@ def create_resources(credential: dict, alert_emails: list[str]) -> LocalResource
         validate_dlq_url=validate_dlq,
         upload_queue_url=upload_queue,
         upload_dlq_url=upload_dlq,
-        table=_table(resources.SUBMISSIONS_TABLE.local_name),
+        table=create_submissions_table(resources.SUBMISSIONS_TABLE.local_name),
         topic_arn=topic_arn,
         secret_id=_secret(resources.CERS_SECRET.local_name, credential),
         mailbox_url=mailbox_url,
@@ -114,7 +114,7 @@ def _bucket(name: str, *, notify_queue: str) -> str:
     return name
 
 
-def _table(name: str) -> str:
+def create_submissions_table(name: str) -> str:
     boto3.client("dynamodb").create_table(
         TableName=name,
         KeySchema=[{"AttributeName": resources.SUBMISSION_KEY, "KeyType": "HASH"}],

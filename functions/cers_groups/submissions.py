@@ -77,27 +77,22 @@ class SubmissionStore:
         return True
 
     def advance(self, submission_id: str, expected: Status, to: Status, **fields: Any) -> bool:
-        """Move a submission from ``expected`` to ``to``; False when it was not in ``expected``."""
+        """Move a submission from ``expected`` to ``to``; False when it was not in ``expected``.
+
+        The step is appended to the item's ``history`` with its time.
+        """
         stamp = now()
-        values = {**fields, "status": to.value, "updated_at": stamp}
-        names = {f"#f{index}": name for index, name in enumerate(values)}
-        assignments = [f"{alias} = :v{index}" for index, alias in enumerate(names)]
-        attribute_values = {f":v{index}": value for index, value in enumerate(values.values())}
-        attribute_values[":step"] = [{"status": to.value, "at": stamp}]
-        attribute_values[":expected"] = expected.value
+        assignments, names, values = _assignments(
+            {**fields, "status": to.value, "updated_at": stamp}
+        )
+        values.update({":step": [{"status": to.value, "at": stamp}], ":expected": expected.value})
         try:
             self._table.update_item(
                 Key={SUBMISSION_KEY: submission_id},
-                UpdateExpression="SET "
-                + ", ".join(assignments)
-                + ", #history = list_append(#history, :step)",
+                UpdateExpression=f"SET {assignments}, #history = list_append(#history, :step)",
                 ConditionExpression="#status_now = :expected",
-                ExpressionAttributeNames={
-                    **names,
-                    "#history": "history",
-                    "#status_now": "status",
-                },
-                ExpressionAttributeValues=attribute_values,
+                ExpressionAttributeNames={**names, "#status_now": "status", "#history": "history"},
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if _condition_failed(error):
@@ -115,6 +110,14 @@ class SubmissionStore:
 
 def needs_alert(submission: dict[str, Any]) -> bool:
     return submission.get("status") in FAILURES and "alerted_at" not in submission
+
+
+def _assignments(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A DynamoDB SET clause for ``fields``, with placeholder names and values."""
+    names = {f"#f{index}": name for index, name in enumerate(fields)}
+    values = {f":v{index}": value for index, value in enumerate(fields.values())}
+    clause = ", ".join(f"#f{index} = :v{index}" for index in range(len(fields)))
+    return clause, names, values
 
 
 def _condition_failed(error: ClientError) -> bool:

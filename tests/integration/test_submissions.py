@@ -1,0 +1,49 @@
+import pytest
+
+from cers_groups.submissions import Status, SubmissionStore, needs_alert
+from local_stack.moto_server import moto_server
+from local_stack.resources import create_submissions_table
+
+
+@pytest.fixture
+def store():
+    with moto_server():
+        yield SubmissionStore(create_submissions_table("submissions-test"))
+
+
+def test_create_twice_keeps_the_first(store):
+    assert store.create("sub-1", key="incoming/a.csv", district="d1") is True
+    assert store.create("sub-1", key="incoming/b.csv", district="d1") is False
+
+    assert store.get("sub-1")["key"] == "incoming/a.csv"
+
+
+def test_advance_only_from_the_expected_status(store):
+    store.create("sub-1", key="incoming/a.csv", district="d1")
+
+    assert store.advance("sub-1", Status.RECEIVED, Status.VALIDATED, rows=3) is True
+    assert store.advance("sub-1", Status.RECEIVED, Status.INVALID) is False
+
+    item = store.get("sub-1")
+    assert item["status"] == "VALIDATED"
+    assert item["rows"] == 3
+    assert [step["status"] for step in item["history"]] == ["RECEIVED", "VALIDATED"]
+
+
+def test_only_one_of_two_racing_uploads_takes_the_file(store):
+    store.create("sub-1", key="incoming/a.csv", district="d1")
+    store.advance("sub-1", Status.RECEIVED, Status.VALIDATED)
+
+    outcomes = [store.advance("sub-1", Status.VALIDATED, Status.UPLOADING) for _ in range(2)]
+
+    assert outcomes == [True, False]
+
+
+def test_failed_submission_needs_one_alert(store):
+    store.create("sub-1", key="incoming/a.csv", district="d1")
+    store.advance("sub-1", Status.RECEIVED, Status.INVALID)
+    assert needs_alert(store.get("sub-1")) is True
+
+    store.mark_alerted("sub-1")
+
+    assert needs_alert(store.get("sub-1")) is False
