@@ -1,0 +1,18 @@
+"""CDK entry point: `npx aws-cdk@2 synth` (see cdk.json) or `.venv/bin/python app.py`."""
+
+import os
+
+from aws_cdk import App
+
+from infra.stack import stack_from_context
+
+
+def main() -> None:
+    # The CDK CLI passes its output directory in CDK_OUTDIR; run by hand, write to cdk.out.
+    app = App(outdir=None if "CDK_OUTDIR" in os.environ else "cdk.out")
+    stack_from_context(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()
