@@ -1,16 +1,40 @@
-"""HTTP adapter for the CERS groups import service."""
+"""HTTP adapter for the CERS groups import service.
 
+``CersClient`` posts one roster file as ``multipart/form-data`` and reads the import resource CERS
+answers with. The file is streamed, never held in memory. Only failures to connect are retried:
+once any byte of the body may have reached CERS, the file may already be recorded there, so the
+caller gets ``reason="outcome-unknown"`` and must look the import up by batch before re-sending.
+Messages name the endpoint and the HTTP status, never the token or file content.
+"""
+
+import logging
+import posixpath
+import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+import requests
+from pydantic import BaseModel, ConfigDict, ValidationError
+from requests import Response
+from requests_toolbelt import MultipartEncoder
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from cers_groups.errors import CersGroupsError
+from cers_groups.errors import CersGroupsError, ConfigurationError
 
 DEFAULT_ENDPOINT = "https://groups.import.smarterbalanced.org/groups/imports/"
 
+_COLLECTION_SUFFIX = "/groups/imports"
+
+logger = logging.getLogger(__name__)
+
 
 class ImportResource(BaseModel):
+    """An import as CERS reports it. HTTP 202 only means "received": ``status`` decides."""
+
+    model_config = ConfigDict(extra="ignore")
+
     id: int
     status: str
     digest: str | None = None
@@ -21,12 +45,330 @@ class ImportResource(BaseModel):
 
 
 class CersError(CersGroupsError):
-    """CERS could not be reached or answered something other than an import resource."""
+    """CERS could not be reached or answered something other than an import resource.
+
+    ``reason`` is a stable code: ``unreachable``, ``outcome-unknown``, ``unauthorized``,
+    ``forbidden``, ``too-large``, ``server-error``, ``unexpected-response`` or
+    ``size-mismatch``. ``status`` is the HTTP status when CERS answered.
+    """
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
 
 
 class CersClient:
-    def __init__(self, endpoint: str, token: str) -> None:
-        raise NotImplementedError
+    """Talks to one CERS groups import endpoint with one bearer token.
+
+    Parameters
+    ----------
+    endpoint:
+        The ``.../groups/imports/`` URL that receives uploads. Status queries and the user probe
+        use the same service root.
+    token:
+        The Cognito token sent as ``Authorization: Bearer``.
+    connect_timeout, read_timeout:
+        Seconds, applied to every request. Validation runs inside the upload request, so large
+        files need a long read timeout.
+    connect_retries, retry_backoff:
+        How often a failure to connect is retried, and the first wait in seconds (doubling).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 300.0,
+        connect_retries: int = 3,
+        retry_backoff: float = 1.0,
+    ) -> None:
+        self._endpoint = _checked_endpoint(endpoint)
+        self._collection_url, self._root_url = _service_urls(self._endpoint)
+        self._timeout = (connect_timeout, read_timeout)
+        self._connect_retries = connect_retries
+        self._retry_backoff = retry_backoff
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {token}"
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "CersClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def submit_roster(self, filename: str, stream: BinaryIO, size: int) -> ImportResource:
-        raise NotImplementedError
+        """Upload ``size`` bytes read from ``stream`` as the file ``filename``.
+
+        ``filename``'s base name becomes the import's batch. ``stream`` needs only ``read(n)``
+        (a botocore ``StreamingBody`` will do).
+
+        Raises
+        ------
+        CersError
+            See the class for the reasons. ``outcome-unknown`` means CERS may hold the file.
+        """
+        batch = posixpath.basename(filename.replace("\\", "/"))
+        body = _SizedStream(stream, size)
+
+        def encoded() -> MultipartEncoder:
+            return MultipartEncoder(fields={"file": (batch, body, "text/csv")})
+
+        response = self._post(encoded, body)
+        if response.status_code in (200, 201, 202):
+            return _parse_import(_json(response, self._endpoint), self._endpoint)
+
+        raise _status_error(response, self._endpoint, upload=True)
+
+    def find_imports(
+        self,
+        batch: str | None = None,
+        *,
+        status: str | None = None,
+        creator: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> list[ImportResource]:
+        """Imports CERS holds for these filters, oldest first (at least one filter is needed).
+
+        ``after`` and ``before`` take what CERS takes: an ISO instant, ``now`` or an ISO
+        duration such as ``-PT1H``.
+        """
+        filters = {
+            "batch": batch,
+            "status": status,
+            "creator": creator,
+            "after": after,
+            "before": before,
+            "limit": limit,
+        }
+        params = {name: value for name, value in filters.items() if value is not None}
+        if not params:
+            raise ValueError("find_imports needs at least one filter")
+
+        response = self._get(self._collection_url, params)
+        if response.status_code != 200:
+            raise _status_error(response, self._collection_url, upload=False)
+
+        items = _json(response, self._collection_url)
+        if not isinstance(items, list):
+            raise _malformed(self._collection_url)
+        return [_parse_import(item, self._collection_url) for item in items]
+
+    def current_user(self) -> dict[str, Any]:
+        """The user CERS sees behind the token: a cheap probe of the token and its permissions."""
+        url = f"{self._root_url}/imports/user"
+        response = self._get(url, None)
+        if response.status_code != 200:
+            raise _status_error(response, url, upload=False)
+
+        user = _json(response, url)
+        if not isinstance(user, dict):
+            raise _malformed(url)
+        return user
+
+    def _post(self, encoded: Callable[[], MultipartEncoder], body: "_SizedStream") -> Response:
+        """POST the roster, retrying only while no byte of it has left this process."""
+        attempt = 0
+        while True:
+            encoder = encoded()
+            headers = {"Content-Type": encoder.content_type, "Content-Length": str(encoder.len)}
+            try:
+                return self._session.post(
+                    self._endpoint,
+                    data=encoder,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                if body.consumed or not _never_connected(exc):
+                    raise _outcome_unknown(exc, self._endpoint) from exc
+                self._wait_or_give_up(exc, attempt, self._endpoint)
+            attempt += 1
+
+    def _get(self, url: str, params: dict[str, Any] | None) -> Response:
+        attempt = 0
+        while True:
+            try:
+                return self._session.get(
+                    url, params=params, timeout=self._timeout, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                if not _never_connected(exc):
+                    raise CersError(
+                        f"CERS at {url} did not answer ({type(exc).__name__}); retry later.",
+                        reason="unreachable",
+                    ) from exc
+                self._wait_or_give_up(exc, attempt, url)
+            attempt += 1
+
+    def _wait_or_give_up(self, exc: requests.RequestException, attempt: int, url: str) -> None:
+        if attempt >= self._connect_retries or isinstance(exc, requests.exceptions.SSLError):
+            raise CersError(
+                f"Could not connect to CERS at {url} ({type(exc).__name__}) after "
+                f"{attempt + 1} attempt(s); check the CERS endpoint setting and the function's "
+                "network access. Nothing was sent.",
+                reason="unreachable",
+            ) from exc
+
+        delay = self._retry_backoff * 2**attempt
+        logger.warning(
+            "CERS connection failed; retrying",
+            extra={"attempt": attempt + 1, "delay_seconds": delay, "error": type(exc).__name__},
+        )
+        time.sleep(delay)
+
+
+class _SizedStream:
+    """A read-only view of exactly ``size`` bytes of a stream that cannot tell its own length.
+
+    The multipart encoder sizes the body from ``len`` and keeps reading while it is positive,
+    so a stream that ends early must fail loudly rather than stall the upload.
+    """
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self._stream = stream
+        self._remaining = size
+        self.consumed = 0
+
+    @property
+    def len(self) -> int:
+        return self._remaining
+
+    def read(self, amount: int | None = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+
+        if amount is None or amount < 0 or amount > self._remaining:
+            amount = self._remaining
+        chunk = self._stream.read(amount)
+        if not chunk:
+            raise CersError(
+                f"The roster ended {self._remaining} bytes before the size given for it; the "
+                "file changed while it was being sent. CERS did not receive a complete file.",
+                reason="size-mismatch",
+            )
+
+        self._remaining -= len(chunk)
+        self.consumed += len(chunk)
+        return chunk
+
+
+def _checked_endpoint(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"The CERS endpoint {endpoint!r} is not an http(s) URL; set it to the groups import "
+            f"URL, for example {DEFAULT_ENDPOINT}"
+        )
+    return endpoint
+
+
+def _service_urls(endpoint: str) -> tuple[str, str]:
+    """The imports collection (for queries) and the service root (for ``/imports/user``)."""
+    collection = endpoint.rstrip("/")
+    if collection.endswith(_COLLECTION_SUFFIX):
+        return collection, collection.removesuffix(_COLLECTION_SUFFIX)
+
+    parts = urlsplit(endpoint)
+    return collection, f"{parts.scheme}://{parts.netloc}"
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the request failed before a connection existed, so nothing was sent."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
+        return False
+
+    cause = exc.args[0]
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+
+
+def _outcome_unknown(exc: requests.RequestException, url: str) -> CersError:
+    return CersError(
+        f"The upload to CERS at {url} broke off after the file was sent "
+        f"({type(exc).__name__}); CERS may have recorded it. Look the import up by batch "
+        "before sending the file again.",
+        reason="outcome-unknown",
+    )
+
+
+def _status_error(response: Response, url: str, *, upload: bool) -> CersError:
+    status = response.status_code
+    if status == 504 and upload:
+        reason, advice = _GATEWAY_TIMEOUT_ON_UPLOAD
+    elif status in _STATUS_ADVICE:
+        reason, advice = _STATUS_ADVICE[status]
+    elif status >= 500:
+        reason, advice = _SERVER_ERROR
+    else:
+        reason, advice = _UNEXPECTED
+
+    return CersError(
+        f"CERS at {url} answered HTTP {status}: {advice}.", reason=reason, status=status
+    )
+
+
+# HTTP status -> (reason, what to do), completing "CERS at <url> answered HTTP <status>: ...".
+_STATUS_ADVICE = {
+    401: (
+        "unauthorized",
+        "it refused the sign-in token; check that the credential in TOMS is current and whether "
+        "CERS expects the id or the access token (token_use in the secret)",
+    ),
+    403: (
+        "forbidden",
+        "the login may not write student groups (PERM_GROUP_WRITE); ask the LEA CAASPP "
+        "coordinator to grant group administration to the login in TOMS",
+    ),
+    413: (
+        "too-large",
+        "the file is larger than CERS or a proxy in front of it accepts; split the roster",
+    ),
+}
+# A gateway in front of CERS may time out while CERS itself goes on validating the upload.
+_GATEWAY_TIMEOUT_ON_UPLOAD = (
+    "outcome-unknown",
+    "a gateway stopped waiting while CERS may still be validating the file; look the import up "
+    "by batch before sending the file again",
+)
+_SERVER_ERROR = (
+    "server-error",
+    "retry later; after a failed upload, look the import up by batch before sending it again",
+)
+_UNEXPECTED = ("unexpected-response", "check the CERS endpoint setting")
+
+
+def _json(response: Response, url: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise _malformed(url) from None
+
+
+def _parse_import(item: object, url: str) -> ImportResource:
+    try:
+        return ImportResource.model_validate(item)
+    except ValidationError:
+        # The validation text would quote the body, which may carry CSV content.
+        raise _malformed(url) from None
+
+
+def _malformed(url: str) -> CersError:
+    return CersError(
+        f"CERS at {url} answered with a body that is not the expected JSON; check the CERS "
+        "endpoint setting.",
+        reason="unexpected-response",
+    )

@@ -1,28 +1,297 @@
-"""Signing in to CERS: the district's credential and Cognito InitiateAuth."""
+"""Signing in to CERS: the district's credential and Cognito InitiateAuth.
 
+The district keeps its CERS login (generated in TOMS) in a Secrets Manager secret as a JSON object.
+``read_credentials`` loads and checks it; ``authenticate`` trades it for a Cognito token that
+``cers.CersClient`` sends as the bearer. Neither the password nor any token ever appears in an
+exception message or a log line.
+"""
+
+import base64
+import hashlib
+import hmac
 from typing import Literal
 
-from pydantic import BaseModel, SecretStr
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import (
+    GetParameterError,
+    TransformParameterError,
+)
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
-from cers_groups.errors import CersGroupsError
+from cers_groups.errors import CersGroupsError, ConfigurationError
+
+# One Lambda container reads the secret at most this often; a rotated credential is picked up
+# within this many seconds without a redeploy.
+SECRET_MAX_AGE_SECONDS = 300
+
+SECRET_SHAPE = (
+    'a JSON object {"username": ..., "password": ..., "client_id": ..., "region": ...} '
+    'with optional "client_secret" and "token_use" ("id" or "access")'
+)
+
+_TOKEN_FIELD = {"id": "IdToken", "access": "AccessToken"}
 
 
 class CersCredentials(BaseModel):
-    username: str
-    password: SecretStr
-    client_id: str
-    region: str
+    """The CERS login of one district, as stored in its secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    username: str = Field(min_length=1)
+    password: SecretStr = Field(min_length=1)
+    client_id: str = Field(min_length=1)
+    region: str = Field(min_length=1)
     client_secret: SecretStr | None = None
     token_use: Literal["id", "access"] = "id"
 
+    # Where the credential came from, named in error messages; never part of the secret itself.
+    _source: str = PrivateAttr(default="the CERS credential")
+
+    @field_validator("client_secret", mode="before")
+    @classmethod
+    def _blank_secret_means_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def source(self) -> str:
+        return self._source
+
 
 class AuthenticationError(CersGroupsError):
-    """Cognito refused the credential or the sign-in could not complete."""
+    """Cognito refused the credential or the sign-in could not complete.
+
+    ``reason`` is a stable code for callers and alerts: ``wrong-password``, ``user-not-found``,
+    ``user-not-confirmed``, ``password-reset-required``, ``new-password-required``,
+    ``client-misconfigured``, ``throttled``, ``unreachable`` or ``unexpected-response``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-def read_credentials(secret_id: str) -> CersCredentials:
-    raise NotImplementedError
+def secret_hash(username: str, client_id: str, client_secret: str) -> str:
+    """Cognito's SECRET_HASH: base64 HMAC-SHA256 of username + client id, keyed by the secret."""
+    digest = hmac.new(
+        client_secret.encode("utf-8"),
+        (username + client_id).encode("utf-8"),
+        hashlib.sha256,
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def read_credentials(secret_id: str, *, force_fetch: bool = False) -> CersCredentials:
+    """Load and check the district's CERS credential from Secrets Manager.
+
+    The value is cached in the container for ``SECRET_MAX_AGE_SECONDS``; pass
+    ``force_fetch=True`` after a rejected sign-in to pick up a credential updated meanwhile.
+
+    Raises
+    ------
+    ConfigurationError
+        The secret is missing, unreadable, not JSON, or lacks a required field. The message names
+        the secret and the expected shape, never the value.
+    """
+    value = _fetch_secret(secret_id, force_fetch)
+
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"Secret {secret_id} must be {SECRET_SHAPE}.")
+
+    try:
+        credentials = CersCredentials.model_validate(value)
+    except ValidationError as exc:
+        # Only field names and rule kinds: the pydantic text would echo the input values.
+        raise ConfigurationError(
+            f"Secret {secret_id} has missing or invalid fields ({_problem_fields(exc)}); "
+            f"it must be {SECRET_SHAPE}."
+        ) from None
+
+    credentials._source = f"secret {secret_id}"
+    return credentials
+
+
+def _fetch_secret(secret_id: str, force_fetch: bool) -> object:
+    try:
+        return parameters.get_secret(
+            secret_id,
+            transform="json",
+            max_age=SECRET_MAX_AGE_SECONDS,
+            force_fetch=force_fetch,
+        )
+    except TransformParameterError:
+        raise ConfigurationError(
+            f"Secret {secret_id} is not valid JSON; it must be {SECRET_SHAPE}."
+        ) from None
+    except GetParameterError as exc:
+        raise ConfigurationError(
+            f"Secret {secret_id} could not be read ({_secret_read_problem(exc)}); create it "
+            f"as {SECRET_SHAPE} and let this function read it."
+        ) from exc
+
+
+def _secret_read_problem(exc: GetParameterError) -> str:
+    """Powertools flattens the SDK error into text; its cause still carries the error code."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ClientError):
+        return cause.response.get("Error", {}).get("Code", "ClientError")
+    return "Secrets Manager error"
+
+
+def _problem_fields(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "value"
+        problems.append(f"{field}: {error['type']}")
+    return ", ".join(problems)
 
 
 def authenticate(credentials: CersCredentials) -> str:
-    raise NotImplementedError
+    """Sign in with USER_PASSWORD_AUTH and return the token CERS expects as the bearer.
+
+    Returns the IdToken, or the AccessToken when ``token_use`` is ``"access"``. Challenges are
+    never answered: a person has to fix the login in TOMS.
+
+    Raises
+    ------
+    AuthenticationError
+        With a stable ``reason`` code and a message a district IT person can act on.
+    """
+    auth_parameters = {
+        "USERNAME": credentials.username,
+        "PASSWORD": credentials.password.get_secret_value(),
+    }
+    if credentials.client_secret is not None:
+        auth_parameters["SECRET_HASH"] = secret_hash(
+            credentials.username,
+            credentials.client_id,
+            credentials.client_secret.get_secret_value(),
+        )
+
+    client = boto3.client("cognito-idp", region_name=credentials.region)
+    try:
+        response = client.initiate_auth(
+            AuthFlow="USER_PASSWORD_AUTH",
+            ClientId=credentials.client_id,
+            AuthParameters=auth_parameters,
+        )
+    except ClientError as exc:
+        raise _client_error(exc, credentials) from exc
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise AuthenticationError(
+            f"Could not reach Cognito in region {credentials.region} to sign in with "
+            f"{credentials.source}; check the region in the secret and the function's network "
+            "access, then retry.",
+            reason="unreachable",
+        ) from exc
+    except BotoCoreError as exc:
+        raise AuthenticationError(
+            f"Signing in to Cognito with {credentials.source} failed ({type(exc).__name__}); "
+            "check the region and client_id in the secret.",
+            reason="client-misconfigured",
+        ) from None  # parameter errors may quote request values
+
+    return _token_from(response, credentials)
+
+
+def _token_from(response: dict, credentials: CersCredentials) -> str:
+    challenge = response.get("ChallengeName")
+    if challenge:
+        raise AuthenticationError(
+            _challenge_message(challenge, credentials), reason="new-password-required"
+        )
+
+    token = response.get("AuthenticationResult", {}).get(_TOKEN_FIELD[credentials.token_use])
+    if not token:
+        raise AuthenticationError(
+            f"Cognito signed in {credentials.source} but returned no "
+            f"{_TOKEN_FIELD[credentials.token_use]}; check token_use in the secret.",
+            reason="unexpected-response",
+        )
+    return token
+
+
+def _challenge_message(challenge: str, credentials: CersCredentials) -> str:
+    if challenge == "NEW_PASSWORD_REQUIRED":
+        return (
+            f"CERS requires a new password for the login in {credentials.source}; "
+            "generate a new credential in TOMS and update the secret."
+        )
+    return (
+        f"Cognito asked the login in {credentials.source} to answer a {challenge} challenge, "
+        "which this product does not do; use a TOMS credential that signs in with username and "
+        "password alone and update the secret."
+    )
+
+
+# Cognito error code -> (reason, what the district should do). ``{source}`` names the secret.
+_COGNITO_ERRORS = {
+    "NotAuthorizedException": (
+        "wrong-password",
+        "CERS rejected the username or password in {source} (or the login is disabled or "
+        "locked after too many attempts); generate a new credential in TOMS and update the "
+        "secret.",
+    ),
+    "UserNotFoundException": (
+        "user-not-found",
+        "CERS does not know the username in {source}; check the username, or generate a new "
+        "credential in TOMS and update the secret.",
+    ),
+    "UserNotConfirmedException": (
+        "user-not-confirmed",
+        "The CERS login in {source} is not confirmed yet; finish setting it up in TOMS.",
+    ),
+    "PasswordResetRequiredException": (
+        "password-reset-required",
+        "CERS requires a password reset for the login in {source}; generate a new credential "
+        "in TOMS and update the secret.",
+    ),
+    "InvalidParameterException": (
+        "client-misconfigured",
+        "Cognito refused the sign-in request for {source}; check client_id, client_secret and "
+        "region in the secret against the values CERS published.",
+    ),
+    "ResourceNotFoundException": (
+        "client-misconfigured",
+        "Cognito does not know the client_id in {source} in that region; check client_id and "
+        "region in the secret against the values CERS published.",
+    ),
+    "InvalidUserPoolConfigurationException": (
+        "client-misconfigured",
+        "The CERS sign-in service is not set up for username and password sign-in "
+        "({source}); contact CERS support.",
+    ),
+    "TooManyRequestsException": (
+        "throttled",
+        "Cognito throttled the sign-in with {source}; it will be retried later.",
+    ),
+    "LimitExceededException": (
+        "throttled",
+        "Cognito throttled the sign-in with {source}; it will be retried later.",
+    ),
+}
+
+
+def _client_error(exc: ClientError, credentials: CersCredentials) -> AuthenticationError:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in _COGNITO_ERRORS:
+        reason, message = _COGNITO_ERRORS[code]
+        return AuthenticationError(message.format(source=credentials.source), reason=reason)
+
+    return AuthenticationError(
+        f"Cognito failed the sign-in with {credentials.source} ({code or 'no error code'}); "
+        "retry later, and contact CERS support if it persists.",
+        reason="unexpected-response",
+    )
