@@ -73,16 +73,16 @@ def _print_emails(emails: list[dict]) -> None:
         print("-" * 72)
 
 
-def _print_imports(imports: list[dict]) -> None:
-    print(f"\n== Imports received by the CERS stand-in ({len(imports)}) ==")
-    for record in imports:
+def _print_imports(imports: list) -> None:
+    print(f"\n== POSTs received by the CERS stand-in ({len(imports)}) ==")
+    for post in imports:
         print(
-            f"- id={record.get('id')} batch={record.get('batch')} "
-            f"status={record.get('status')} digest={record.get('digest')}"
+            f"- HTTP {post.http_status} import id={post.import_id} batch={post.batch} "
+            f"status={post.status} digest={post.digest} user={post.bearer_user}"
         )
 
 
-def _check(submissions: list[dict], emails: list[dict], imports: list[dict]) -> list[str]:
+def _check(submissions: list[dict], emails: list[dict], imports: list) -> list[str]:
     by_file = {item["key"].rsplit("/", 1)[-1]: item for item in submissions}
     valid, invalid = by_file.get(VALID.name, {}), by_file.get(INVALID.name, {})
     problems = []

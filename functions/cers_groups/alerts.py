@@ -17,12 +17,12 @@ SUBJECT_LIMIT = 100  # SNS rejects longer e-mail subjects.
 
 NEXT_STEPS = {
     Status.INVALID: (
-        "Nothing was sent to CERS. Correct the rows listed below in the SIS export (or the file),"
+        "Nothing was sent to CERS. Correct the rows listed above in the SIS export (or the file),"
         " then drop the corrected file in the same folder again."
     ),
     Status.BAD_DATA: (
         "CERS received the file and rejected all of it; no group was changed. Correct the rows"
-        " CERS names below and drop the corrected file again."
+        " CERS names above and drop the corrected file again."
     ),
     Status.AUTH_FAILED: (
         "The file was not sent. Fix the CERS credential as described above, then drop the file"

@@ -45,7 +45,7 @@ def test_pipeline_valid_roster_is_accepted_and_recorded(stack):
     assert submission["digest"] == hashlib.md5(VALID.read_bytes()).hexdigest().upper()
     assert submission["cers_digest"] == submission["digest"]
     [received] = stack.standin.received
-    assert submission["cers_import_id"] == received["id"]
+    assert submission["cers_import_id"] == received.import_id
     assert [step["status"] for step in submission["history"]] == [
         "RECEIVED",
         "VALIDATED",
@@ -114,7 +114,7 @@ def test_pipeline_keys_with_spaces_and_plus_are_decoded(stack):
     [submission] = stack.submissions()
     assert submission["key"] == "incoming/spring term+v2 roster.csv"
     assert submission["status"] == "ACCEPTED"
-    assert stack.standin.received[0]["batch"] == "spring term+v2 roster.csv"
+    assert stack.standin.received[0].batch == "spring term+v2 roster.csv"
 
 
 def test_pipeline_skips_test_events_and_folder_markers(stack):
@@ -148,7 +148,7 @@ def test_pipeline_wrong_password_is_auth_failed_with_one_alert(stack):
 
 
 def test_pipeline_cers_rejection_is_bad_data_without_row_values(stack):
-    stack.standin.schools = frozenset({"99123450111111"})
+    stack.standin.validator.schools = frozenset({"99123450111111"})
     stack.drop(VALID)
 
     stack.run()
