@@ -48,8 +48,8 @@ POWERTOOLS_ENV = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 SECRET_TEMPLATE = {
-    "username": "REPLACE-with-TOMS-username",
-    "client_id": "REPLACE-with-Cognito-app-client-id",
+    "username": f"{res.SECRET_PLACEHOLDER}with-TOMS-username",
+    "client_id": f"{res.SECRET_PLACEHOLDER}with-Cognito-app-client-id",
     "region": "us-west-2",
 }
 MAX_GROUP_ID_LENGTH = 128  # SQS MessageGroupId limit; the district is the message group

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from cers_groups.errors import CersGroupsError, ConfigurationError
+from cers_groups.resources import SECRET_PLACEHOLDER
 
 # One Lambda container reads the secret at most this often; a rotated credential is picked up
 # within this many seconds without a redeploy.
@@ -118,6 +119,12 @@ def read_credentials(secret_id: str, *, force_fetch: bool = False) -> CersCreden
             f"Secret {secret_id} has missing or invalid fields ({_problem_fields(exc)}); "
             f"it must be {SECRET_SHAPE}."
         ) from None
+
+    if any(v.startswith(SECRET_PLACEHOLDER) for v in (credentials.username, credentials.client_id)):
+        raise ConfigurationError(
+            f"Secret {secret_id} still holds the placeholder the stack created. Put the district's"
+            f" CERS credential in it with put-secret-value; it must be {SECRET_SHAPE}."
+        )
 
     credentials._source = f"secret {secret_id}"
     return credentials

@@ -24,6 +24,9 @@ SUBMISSIONS_TABLE = Resource("SubmissionsTable", "SUBMISSIONS_TABLE", "cers-grou
 ALERT_TOPIC = Resource("AlertTopic", "ALERT_TOPIC_ARN", "cers-groups-alerts")
 CERS_SECRET = Resource("CersCredentials", "CERS_SECRET_ID", "cers-groups/default/cers-credentials")
 
+# The stack's secret starts with placeholder values beginning with this; sign-in refuses them.
+SECRET_PLACEHOLDER = "REPLACE-"
+
 # Settings that are not resources.
 CERS_ENDPOINT_ENV = "CERS_ENDPOINT"
 DISTRICT_ENV = "DISTRICT_ID"

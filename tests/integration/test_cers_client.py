@@ -508,3 +508,19 @@ def read_request(conn: socket.socket) -> None:
             pass
     except TimeoutError:
         pass
+
+
+def test_read_credentials_refuses_the_stack_placeholder(aws):
+    secret_id = store_secret(
+        json.dumps(
+            {
+                "username": "REPLACE-with-TOMS-username",
+                "password": "generated-by-the-stack",
+                "client_id": "REPLACE-with-Cognito-app-client-id",
+                "region": "us-west-2",
+            }
+        )
+    )
+
+    with pytest.raises(ConfigurationError, match="still holds the placeholder"):
+        read_credentials(secret_id)
