@@ -68,7 +68,7 @@ def _print_submissions(submissions: list[dict]) -> None:
 def _print_emails(emails: list[dict]) -> None:
     print(f"\n== Alert e-mails ({len(emails)}) ==")
     for email in emails:
-        print(f"Subject: {email['subject']}\n")
+        print(f"To: alert subscribers of {email['audience']}\nSubject: {email['subject']}\n")
         print(email["body"])
         print("-" * 72)
 

@@ -7,6 +7,7 @@ import boto3
 
 from cers_groups import resources
 from cers_groups.resources import INCOMING_PREFIX
+from cers_groups.tenants import Tenants
 
 LOCAL_VISIBILITY_SECONDS = "5"  # short, so a failed message comes back quickly in the demo
 MAX_RECEIVES = "3"
@@ -21,10 +22,9 @@ class LocalResources:
     upload_dlq_url: str
     table: str
     topic_arn: str
-    secret_id: str
     mailbox_url: str
 
-    def environment(self, cers_endpoint: str, district: str) -> dict[str, str]:
+    def environment(self, tenants_file: str) -> dict[str, str]:
         """The environment variables the stack gives the functions, with local values."""
         return {
             resources.ROSTER_BUCKET.env_var: self.bucket,
@@ -34,14 +34,14 @@ class LocalResources:
             resources.UPLOAD_DLQ.env_var: self.upload_dlq_url,
             resources.SUBMISSIONS_TABLE.env_var: self.table,
             resources.ALERT_TOPIC.env_var: self.topic_arn,
-            resources.CERS_SECRET.env_var: self.secret_id,
-            resources.CERS_ENDPOINT_ENV: cers_endpoint,
-            resources.DISTRICT_ENV: district,
+            resources.TENANTS_FILE_ENV: tenants_file,
         }
 
 
-def create_resources(credential: dict, alert_emails: list[str]) -> LocalResources:
-    """Bucket, queues, table, topic and secret, wired as in the stack.
+def create_resources(tenants: Tenants, credentials: dict[str, dict]) -> LocalResources:
+    """Bucket, queues, table, topic and one secret per district, wired as in the stack.
+
+    ``credentials`` maps a district id to the JSON its secret holds.
 
     The topic also gets an SQS "mailbox" subscription so the demo and the tests can read the
     alert e-mails that moto does not deliver.
@@ -51,7 +51,9 @@ def create_resources(credential: dict, alert_emails: list[str]) -> LocalResource
     upload_dlq = _queue(resources.UPLOAD_DLQ.local_name, fifo=True)
     upload_queue = _queue(resources.UPLOAD_QUEUE.local_name, fifo=True, dlq=upload_dlq)
     bucket = _bucket(resources.ROSTER_BUCKET.local_name, notify_queue=validate_queue)
-    topic_arn, mailbox_url = _topic(resources.ALERT_TOPIC.local_name, alert_emails)
+    topic_arn, mailbox_url = _topic(resources.ALERT_TOPIC.local_name, tenants)
+    for district in tenants.districts:
+        _secret(district.secret_name, credentials[district.id])
     return LocalResources(
         bucket=bucket,
         validate_queue_url=validate_queue,
@@ -60,7 +62,6 @@ def create_resources(credential: dict, alert_emails: list[str]) -> LocalResource
         upload_dlq_url=upload_dlq,
         table=create_submissions_table(resources.SUBMISSIONS_TABLE.local_name),
         topic_arn=topic_arn,
-        secret_id=_secret(resources.CERS_SECRET.local_name, credential),
         mailbox_url=mailbox_url,
     )
 
@@ -124,10 +125,19 @@ def create_submissions_table(name: str) -> str:
     return name
 
 
-def _topic(name: str, alert_emails: list[str]) -> tuple[str, str]:
+def _topic(name: str, tenants: Tenants) -> tuple[str, str]:
     sns = boto3.client("sns")
     topic_arn = sns.create_topic(Name=name)["TopicArn"]
-    for address in alert_emails:
+    for district in tenants.districts:
+        policy = json.dumps({resources.ALERT_DISTRICT_ATTRIBUTE: [district.id]})
+        for address in district.alert_emails:
+            sns.subscribe(
+                TopicArn=topic_arn,
+                Protocol="email",
+                Endpoint=address,
+                Attributes={"FilterPolicy": policy},
+            )
+    for address in tenants.operator_emails:
         sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=address)
     mailbox_url = _queue(f"{name}-mailbox", fifo=False)
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(mailbox_url))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,15 +12,15 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from cers_groups.handlers import uploader, validator
-from cers_groups.resources import INCOMING_PREFIX
+from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
+from cers_groups.tenants import Tenants, load_tenants
 from local_stack.cers_standin import CersStandIn
 from local_stack.cognito import create_district_login
 from local_stack.lambda_runner import QueueConsumer, run_until_idle
 from local_stack.moto_server import moto_server
 from local_stack.resources import LocalResources, create_resources
 
-DISTRICT = "sample-usd"
-ALERT_EMAIL = "district-it@sampleusd.example.org"
+TENANTS_TEMPLATE = Path(__file__).parent / "tenants.json"
 SAMPLE_SCHOOLS = frozenset({"99123450111111", "99123450122222", "99123450133333"})
 
 
@@ -28,11 +29,26 @@ class LocalStack:
     resources: LocalResources
     standin: CersStandIn
     district_login: dict
+    tenants: Tenants
 
-    def drop(self, path: Path, name: str | None = None) -> str:
-        """Put a roster in the bucket as an SIS export would; the object key."""
-        key = f"{INCOMING_PREFIX}{name or path.name}"
+    def drop(self, path: Path, name: str | None = None, district: str | None = None) -> str:
+        """Put a roster in a district's folder as its SIS export would; the object key.
+
+        ``district`` defaults to the first district; ``name`` to the file's own name.
+        """
+        folder = self.tenants.district(district).prefix if district else self.folder
+        key = f"{folder}{name or path.name}"
         boto3.client("s3").put_object(Bucket=self.resources.bucket, Key=key, Body=path.read_bytes())
+        return key
+
+    @property
+    def folder(self) -> str:
+        """The first district's drop folder."""
+        return self.tenants.districts[0].prefix
+
+    def put(self, key: str, body: bytes) -> str:
+        """Put any object at any key, as a misconfigured export might."""
+        boto3.client("s3").put_object(Bucket=self.resources.bucket, Key=key, Body=body)
         return key
 
     def run(self, timeout: float = 90.0) -> None:
@@ -72,28 +88,49 @@ class LocalStack:
                 return emails
             for message in batch:
                 envelope = json.loads(message["Body"])
-                emails.append({"subject": envelope.get("Subject"), "body": envelope["Message"]})
+                attributes = envelope.get("MessageAttributes", {})
+                audience = attributes.get(ALERT_DISTRICT_ATTRIBUTE, {}).get("Value")
+                emails.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "body": envelope["Message"],
+                        "audience": audience,
+                    }
+                )
                 sqs.delete_message(
                     QueueUrl=self.resources.mailbox_url, ReceiptHandle=message["ReceiptHandle"]
                 )
 
 
 @contextmanager
-def local_stack(schools: frozenset[str] = SAMPLE_SCHOOLS) -> Iterator[LocalStack]:
+def local_stack(
+    schools: frozenset[str] = SAMPLE_SCHOOLS, tenants_template: Path = TENANTS_TEMPLATE
+) -> Iterator[LocalStack]:
     """Start everything on 127.0.0.1 and point the handlers' environment at it."""
-    with moto_server():
+    with moto_server(), tempfile.TemporaryDirectory(prefix="cers-groups-") as workdir:
         parameters.clear_caches()  # a cached secret from an earlier stack would be stale
         login = create_district_login()
         standin = CersStandIn(jwks_url=login["jwks_url"], issuer=login["issuer"], schools=schools)
         standin.start()
+        tenants_file = Path(workdir) / "tenants.json"
+        tenants = _local_tenants(tenants_template, standin.endpoint, tenants_file)
         credential = {key: login[key] for key in ("username", "password", "client_id", "region")}
-        local = create_resources(credential, alert_emails=[ALERT_EMAIL])
+        local = create_resources(tenants, {d.id: credential for d in tenants.districts})
         saved = dict(os.environ)
-        os.environ.update(local.environment(standin.endpoint, DISTRICT))
+        os.environ.update(local.environment(str(tenants_file)))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         try:
-            yield LocalStack(resources=local, standin=standin, district_login=login)
+            yield LocalStack(local, standin, login, tenants)
         finally:
             standin.stop()
             os.environ.clear()
             os.environ.update(saved)
+
+
+def _local_tenants(template: Path, cers_endpoint: str, destination: Path) -> Tenants:
+    """The template's districts, each pointed at the local CERS stand-in."""
+    document = json.loads(template.read_text())
+    for district in document["districts"]:
+        district.update(cers_endpoint=cers_endpoint, cers_endpoint_is_local=True)
+    destination.write_text(json.dumps(document, indent=2))
+    return load_tenants(destination)

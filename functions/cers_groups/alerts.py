@@ -11,11 +11,16 @@ from typing import Any
 
 import boto3
 
+from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
 from cers_groups.submissions import PROBLEMS_KEPT, Status
 
 SUBJECT_LIMIT = 100  # SNS rejects longer e-mail subjects.
 
 NEXT_STEPS = {
+    Status.REJECTED: (
+        "The file was not read or sent. Have the SIS export write into the district's own"
+        " folder, incoming/<district id>/, or add the district to the tenants file."
+    ),
     Status.INVALID: (
         "Nothing was sent to CERS. Correct the rows listed above in the SIS export (or the file),"
         " then drop the corrected file in the same folder again."
@@ -39,6 +44,7 @@ NEXT_STEPS = {
 }
 
 HEADLINES = {
+    Status.REJECTED: "was dropped outside every district's folder",
     Status.INVALID: "failed validation",
     Status.BAD_DATA: "was rejected by CERS",
     Status.AUTH_FAILED: "could not be sent: CERS sign-in failed",
@@ -69,9 +75,15 @@ def compose_alert(submission: dict[str, Any], bucket: str) -> Alert:
     return Alert(subject=_fit_subject(subject), body="\n\n".join(s for s in sections if s))
 
 
-def publish_alert(topic_arn: str, alert: Alert) -> str:
+def publish_alert(topic_arn: str, alert: Alert, audience: str) -> str:
+    """Publish to the alert topic; ``audience`` (a district id) picks the e-mail subscribers."""
     response = boto3.client("sns").publish(
-        TopicArn=topic_arn, Subject=alert.subject, Message=alert.body
+        TopicArn=topic_arn,
+        Subject=alert.subject,
+        Message=alert.body,
+        MessageAttributes={
+            ALERT_DISTRICT_ATTRIBUTE: {"DataType": "String", "StringValue": audience}
+        },
     )
     return response["MessageId"]
 

@@ -14,10 +14,11 @@ from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject
 from cers_groups.observability import logger, metrics
-from cers_groups.resources import REPORTS_PREFIX
+from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
 from cers_groups.submissions import PROBLEMS_KEPT, Status, SubmissionStore, needs_alert
+from cers_groups.tenants import District
 
 # Sign-in failures worth another try before the submission is marked failed.
 RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
@@ -42,18 +43,21 @@ class RetryLater(Exception):
 def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Status:
     store = SubmissionStore(settings.submissions_table)
     submission_id = dropped.submission_id
-    logger.append_keys(submission_id=submission_id)
+    district = settings.tenants.district_for_key(dropped.key)
+    logger.append_keys(submission_id=submission_id, district=district.id if district else None)
 
-    if store.create(submission_id, **_submission_fields(dropped, settings)):
+    if store.create(submission_id, **_submission_fields(dropped, district)):
         logger.info("Roster received", key=dropped.key, size=dropped.size)
         metrics.add_metric(name="FilesReceived", unit=MetricUnit.Count, value=1)
 
     submission = store.get(submission_id) or {}
-    if submission.get("status") == Status.RECEIVED:
+    if submission.get("status") == Status.RECEIVED and district is None:
+        _reject_outside_districts(store, submission_id, dropped)
+    elif submission.get("status") == Status.RECEIVED:
         _validate(dropped, submission_id, store, settings)
-        submission = store.get(submission_id) or {}
-    if submission.get("status") == Status.VALIDATED:
-        storage.queue_upload(settings.upload_queue_url, submission_id, settings.district)
+    submission = store.get(submission_id) or {}
+    if district and submission.get("status") == Status.VALIDATED:
+        storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
 
     _alert_if_needed(store, submission_id, settings)
     return Status(submission["status"])
@@ -67,18 +71,27 @@ def upload_submission(submission_id: str, settings: Settings, attempt: int) -> S
         logger.error("Upload requested for an unknown submission")
         return None
 
+    district = settings.tenants.district(submission["district"])
     if submission["status"] == Status.UPLOADING:
         _record_unknown_outcome(store, submission_id)
+    elif submission["status"] == Status.VALIDATED and district is None:
+        _fail(
+            store,
+            submission_id,
+            Status.VALIDATED,
+            Status.UPLOAD_FAILED,
+            "The submission's district is no longer in the tenants file; nothing was sent.",
+        )
     elif submission["status"] == Status.VALIDATED:
-        _sign_in_and_send(submission, store, settings, attempt)
+        _sign_in_and_send(submission, district, store, settings, attempt)
 
     _alert_if_needed(store, submission_id, settings)
     return Status((store.get(submission_id) or submission)["status"])
 
 
-def _submission_fields(dropped: DroppedObject, settings: Settings) -> dict[str, Any]:
+def _submission_fields(dropped: DroppedObject, district: District | None) -> dict[str, Any]:
     fields = {
-        "district": settings.district,
+        "district": district.id if district else OPERATORS_AUDIENCE,
         "bucket": dropped.bucket,
         "key": dropped.key,
         "size": dropped.size,
@@ -87,6 +100,14 @@ def _submission_fields(dropped: DroppedObject, settings: Settings) -> dict[str, 
     if dropped.version_id:
         fields["version_id"] = dropped.version_id
     return fields
+
+
+def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject) -> None:
+    failure = (
+        f"The file {dropped.key} is not inside any district's folder (incoming/<district id>/),"
+        " so it was not read and nothing was sent to CERS."
+    )
+    _fail(store, submission_id, Status.RECEIVED, Status.REJECTED, failure)
 
 
 def _validate(dropped: DroppedObject, submission_id: str, store: SubmissionStore, settings):
@@ -117,10 +138,12 @@ def _validate(dropped: DroppedObject, submission_id: str, store: SubmissionStore
     metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=report.rows)
 
 
-def _sign_in_and_send(submission: dict[str, Any], store: SubmissionStore, settings, attempt):
+def _sign_in_and_send(
+    submission: dict, district: District, store: SubmissionStore, settings, attempt: int
+):
     submission_id = submission["submission_id"]
     try:
-        credentials = cognito.read_credentials(settings.cers_secret_id)
+        credentials = cognito.read_credentials(district.secret_name)
         token = cognito.authenticate(credentials)
     except ConfigurationError as error:
         _fail(store, submission_id, Status.VALIDATED, Status.AUTH_FAILED, str(error))
@@ -141,10 +164,10 @@ def _sign_in_and_send(submission: dict[str, Any], store: SubmissionStore, settin
     if not store.advance(submission_id, Status.VALIDATED, Status.UPLOADING):
         logger.info("Upload already taken by another run")
         return
-    _send(submission, store, settings, token)
+    _send(submission, store, district.cers_endpoint, token)
 
 
-def _send(submission: dict[str, Any], store: SubmissionStore, settings: Settings, token: str):
+def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, token: str):
     submission_id = submission["submission_id"]
     filename = submission["key"].rsplit("/", 1)[-1]
     body, size = storage.open_roster(
@@ -152,9 +175,7 @@ def _send(submission: dict[str, Any], store: SubmissionStore, settings: Settings
     )
     try:
         with body:
-            answer = cers.CersClient(settings.cers_endpoint, token).submit_roster(
-                filename, body, size
-            )
+            answer = cers.CersClient(endpoint, token).submit_roster(filename, body, size)
     except cers.CersError as error:
         status = CERS_ERROR_STATUSES.get(error.reason, Status.UPLOAD_FAILED)
         _fail(store, submission_id, Status.UPLOADING, status, str(error), reason=error.reason)
@@ -189,7 +210,8 @@ def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Setti
     submission = store.get(submission_id)
     if submission is None or not needs_alert(submission):
         return
-    publish_alert(settings.alert_topic_arn, compose_alert(submission, settings.bucket))
+    alert = compose_alert(submission, settings.bucket)
+    publish_alert(settings.alert_topic_arn, alert, audience=submission["district"])
     store.mark_alerted(submission_id)
     logger.info("Alert sent", status=submission["status"])
 

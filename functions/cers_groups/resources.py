@@ -22,15 +22,22 @@ UPLOAD_QUEUE = Resource("UploadQueue", "UPLOAD_QUEUE_URL", "cers-groups-upload.f
 UPLOAD_DLQ = Resource("UploadDeadLetterQueue", "UPLOAD_DLQ_URL", "cers-groups-upload-dlq.fifo")
 SUBMISSIONS_TABLE = Resource("SubmissionsTable", "SUBMISSIONS_TABLE", "cers-groups-submissions")
 ALERT_TOPIC = Resource("AlertTopic", "ALERT_TOPIC_ARN", "cers-groups-alerts")
-CERS_SECRET = Resource("CersCredentials", "CERS_SECRET_ID", "cers-groups/default/cers-credentials")
 
 # The stack's secret starts with placeholder values beginning with this; sign-in refuses them.
 SECRET_PLACEHOLDER = "REPLACE-"
 
-# Settings that are not resources.
-CERS_ENDPOINT_ENV = "CERS_ENDPOINT"
-DISTRICT_ENV = "DISTRICT_ID"
-DEFAULT_DISTRICT = "default"
+# The districts file (see cers_groups.tenants): its path in the function's environment, and
+# where the bundled copy lives inside the Lambda asset.
+TENANTS_FILE_ENV = "TENANTS_FILE"
+BUNDLED_TENANTS_FILE = "tenants.json"
+# Each district's CERS credential is a secret of its own; this is its construct id prefix.
+CERS_SECRET_CONSTRUCT_PREFIX = "CersCredentials"
+
+# Alerts carry their district as an SNS message attribute, and each district's e-mail
+# subscriptions filter on it. Operators' addresses receive every alert, including those about
+# files dropped outside every district's folder, which carry OPERATORS_AUDIENCE instead.
+ALERT_DISTRICT_ATTRIBUTE = "district"
+OPERATORS_AUDIENCE = "operators"
 
 # Where SIS exports drop files, and where the product writes what it derives from them.
 INCOMING_PREFIX = "incoming/"

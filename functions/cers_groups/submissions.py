@@ -17,6 +17,7 @@ from cers_groups.resources import SUBMISSION_KEY
 
 class Status(StrEnum):
     RECEIVED = "RECEIVED"
+    REJECTED = "REJECTED"
     INVALID = "INVALID"
     VALIDATED = "VALIDATED"
     UPLOADING = "UPLOADING"
@@ -31,6 +32,7 @@ class Status(StrEnum):
 # Statuses that need a person: each one sends one alert.
 FAILURES = frozenset(
     {
+        Status.REJECTED,
         Status.INVALID,
         Status.BAD_DATA,
         Status.AUTH_FAILED,

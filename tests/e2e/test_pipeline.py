@@ -65,6 +65,7 @@ def test_pipeline_invalid_roster_never_leaves_aws_and_alerts_once(stack):
     assert submission["problems"] and all(p["row"] for p in submission["problems"][1:])
     assert stack.standin.received == []
     [email] = stack.alert_emails()
+    assert email["audience"] == "sample-usd"
     assert INVALID.name in email["subject"]
     for problem in submission["problems"]:
         assert problem["rule"] in email["body"]
@@ -112,13 +113,13 @@ def test_pipeline_keys_with_spaces_and_plus_are_decoded(stack):
     stack.run()
 
     [submission] = stack.submissions()
-    assert submission["key"] == "incoming/spring term+v2 roster.csv"
+    assert submission["key"] == f"{stack.folder}spring term+v2 roster.csv"
     assert submission["status"] == "ACCEPTED"
     assert stack.standin.received[0].batch == "spring term+v2 roster.csv"
 
 
 def test_pipeline_skips_test_events_and_folder_markers(stack):
-    boto3.client("s3").put_object(Bucket=stack.resources.bucket, Key="incoming/2026/", Body=b"")
+    stack.put(f"{stack.folder}2026/", b"")
 
     stack.run()
 
@@ -128,11 +129,11 @@ def test_pipeline_skips_test_events_and_folder_markers(stack):
 def test_pipeline_wrong_password_is_auth_failed_with_one_alert(stack):
     secrets = boto3.client("secretsmanager")
     credential = json.loads(
-        secrets.get_secret_value(SecretId=stack.resources.secret_id)["SecretString"]
+        secrets.get_secret_value(SecretId=stack.tenants.districts[0].secret_name)["SecretString"]
     )
     credential["password"] = "not-the-password-1A!"
     secrets.put_secret_value(
-        SecretId=stack.resources.secret_id, SecretString=json.dumps(credential)
+        SecretId=stack.tenants.districts[0].secret_name, SecretString=json.dumps(credential)
     )
     stack.drop(VALID)
 
@@ -179,3 +180,17 @@ def receive_event(sqs, queue_url: str) -> dict:
     )["Messages"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return sqs_event(messages, arn["Attributes"]["QueueArn"], sqs.meta.region_name)
+
+
+def test_pipeline_file_outside_district_folders_is_rejected_for_operators(stack):
+    stack.put("incoming/unknown-district/roster.csv", VALID.read_bytes())
+    stack.put("incoming/roster.csv", VALID.read_bytes())
+
+    stack.run()
+
+    statuses = sorted(item["status"] for item in stack.submissions())
+    assert statuses == ["REJECTED", "REJECTED"]
+    assert stack.standin.received == []
+    emails = stack.alert_emails()
+    assert [email["audience"] for email in emails] == ["operators", "operators"]
+    assert all("outside every district" in email["subject"] for email in emails)
