@@ -4,13 +4,18 @@ import os
 
 from aws_cdk import App
 
+from cers_groups.errors import ConfigurationError
 from infra.stack import stack_from_context
 
 
 def main() -> None:
     # The CDK CLI passes its output directory in CDK_OUTDIR; run by hand, write to cdk.out.
     app = App(outdir=None if "CDK_OUTDIR" in os.environ else "cdk.out")
-    stack_from_context(app)
+    try:
+        stack_from_context(app)
+    except ConfigurationError as error:
+        # A broken tenants file: its message says what to fix, a traceback would only bury it.
+        raise SystemExit(f"cers-groups: {error}") from None
     app.synth()
 
 

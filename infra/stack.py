@@ -1,7 +1,11 @@
-"""The cers-groups stack: roster bucket, queues, table, alert topic, CERS secret, two functions."""
+"""The cers-groups stack: roster bucket, queues, table, alert topic, CERS secrets, two functions.
+
+One deployment serves every district of the tenants file (see ``cers_groups.tenants``): each
+district has its own CERS secret and alert addresses, and the functions read the same file,
+bundled into their asset.
+"""
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,18 @@ from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from constructs import Construct
 
 from cers_groups import resources as res
-from cers_groups.cers import DEFAULT_ENDPOINT
-from infra.bundling import ARCHITECTURE, RUNTIME, SOURCE_EXCLUDES, bundling_options
+from cers_groups.errors import ConfigurationError
+from cers_groups.tenants import District, Tenants, load_tenants
+from infra.bundling import ARCHITECTURE, RUNTIME, function_code
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 STACK_ID = "CersGroups"
+# The context key naming the tenants file, relative to the CDK app's working directory (the
+# repository root, where cdk.json is).
+TENANTS_FILE_CONTEXT = "tenants_file"
+DEFAULT_TENANTS_FILE = "tenants.json"
+# Where Lambda unpacks the function's asset.
+LAMBDA_TASK_ROOT = "/var/task"
 
 VALIDATOR_ID = "ValidatorFunction"
 VALIDATOR_HANDLER = "cers_groups.handlers.validator.lambda_handler"
@@ -52,27 +63,25 @@ SECRET_TEMPLATE = {
     "client_id": f"{res.SECRET_PLACEHOLDER}with-Cognito-app-client-id",
     "region": "us-west-2",
 }
-MAX_GROUP_ID_LENGTH = 128  # SQS MessageGroupId limit; the district is the message group
+SECRET_OUTPUT_PREFIX = "CersSecretName"
 
 
 class CersGroupsStack(Stack):
-    """Everything one district's deployment needs; settings come in as keyword-only props."""
+    """Everything the districts' deployment needs; settings come in as keyword-only props."""
 
     def __init__(
         self,
         scope: Construct,
         id_: str,
         *,
-        alert_emails: Sequence[str] = (),
-        cers_endpoint: str = DEFAULT_ENDPOINT,
-        district_id: str = res.DEFAULT_DISTRICT,
+        tenants: Tenants,
         functions_dir: Path = FUNCTIONS_DIR,
         **kwargs: Any,
     ) -> None:
-        _check_props(alert_emails, cers_endpoint, district_id)
+        _check_tenants(tenants)
         super().__init__(scope, id_, **kwargs)
         Tags.of(self).add("Project", "cers-groups")
-        Tags.of(self).add("District", district_id)
+        self.tenants = tenants
 
         self.bucket = self._build_bucket()
         self.validate_queue = self._build_queue(
@@ -82,20 +91,16 @@ class CersGroupsStack(Stack):
             res.UPLOAD_QUEUE, res.UPLOAD_DLQ, consumer_timeout=UPLOADER_TIMEOUT, fifo=True
         )
         self.table = self._build_table()
-        self.topic = self._build_topic(alert_emails)
-        self.secret = self._build_secret(district_id)
+        self.topic = self._build_topic(tenants)
+        self.secrets = {district.id: self._build_secret(district) for district in tenants.districts}
 
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.SqsDestination(self.validate_queue),
             s3.NotificationKeyFilter(prefix=res.INCOMING_PREFIX),
         )
-        code = lambda_.Code.from_asset(
-            str(functions_dir),
-            exclude=list(SOURCE_EXCLUDES),
-            bundling=bundling_options(functions_dir),
-        )
-        environment = self._environment(district_id, cers_endpoint)
+        code = function_code(functions_dir, {res.BUNDLED_TENANTS_FILE: tenants_json(tenants)})
+        environment = self._environment()
         self.validator = self._build_validator(code, environment)
         self.uploader = self._build_uploader(code, environment)
         self._build_outputs()
@@ -147,29 +152,38 @@ class CersGroupsStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-    def _build_topic(self, alert_emails: Sequence[str]) -> sns.Topic:
+    def _build_topic(self, tenants: Tenants) -> sns.Topic:
         topic = sns.Topic(
             self, res.ALERT_TOPIC.construct_id, display_name="CERS groups alerts", enforce_ssl=True
         )
-        for address in alert_emails:
-            topic.add_subscription(subscriptions.EmailSubscription(address))
+        for address, district_ids in alert_subscribers(tenants).items():
+            filter_policy = None
+            if district_ids is not None:
+                allowlist = sns.SubscriptionFilter.string_filter(allowlist=list(district_ids))
+                filter_policy = {res.ALERT_DISTRICT_ATTRIBUTE: allowlist}
+            topic.add_subscription(
+                subscriptions.EmailSubscription(address, filter_policy=filter_policy)
+            )
         return topic
 
-    def _build_secret(self, district_id: str) -> secretsmanager.Secret:
+    def _build_secret(self, district: District) -> secretsmanager.Secret:
         # A placeholder: CloudFormation only ever sees a random password, never the real one.
-        return secretsmanager.Secret(
+        secret = secretsmanager.Secret(
             self,
-            res.CERS_SECRET.construct_id,
+            f"{res.CERS_SECRET_CONSTRUCT_PREFIX}{pascal_case(district.id)}",
+            secret_name=district.secret_name,
             description=(
-                f"CERS (TOMS) sign-in for district {district_id}. Placeholder: overwrite it with "
+                f"CERS (TOMS) sign-in for district {district.id}. Placeholder: overwrite it with "
                 "`aws secretsmanager put-secret-value` (JSON keys username, password, client_id, "
-                "region, optional client_secret)."
+                "region, optional client_secret and token_use)."
             ),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps(SECRET_TEMPLATE),
                 generate_string_key="password",
             ),
         )
+        Tags.of(secret).add("District", district.id)
+        return secret
 
     def _build_function(
         self, id_: str, *, code: lambda_.Code, environment: dict[str, str], **props: Any
@@ -189,16 +203,15 @@ class CersGroupsStack(Stack):
             **props,
         )
 
-    def _environment(self, district_id: str, cers_endpoint: str) -> dict[str, str]:
+    def _environment(self) -> dict[str, str]:
         # Both functions get the same settings: cers_groups.settings requires every one of them.
+        # Everything about the districts (secrets, endpoints, rules) is in the tenants file.
         return {
             res.ROSTER_BUCKET.env_var: self.bucket.bucket_name,
             res.SUBMISSIONS_TABLE.env_var: self.table.table_name,
             res.ALERT_TOPIC.env_var: self.topic.topic_arn,
             res.UPLOAD_QUEUE.env_var: self.upload_queue.queue_url,
-            res.CERS_SECRET.env_var: self.secret.secret_arn,
-            res.CERS_ENDPOINT_ENV: cers_endpoint,
-            res.DISTRICT_ENV: district_id,
+            res.TENANTS_FILE_ENV: f"{LAMBDA_TASK_ROOT}/{res.BUNDLED_TENANTS_FILE}",
         }
 
     def _build_validator(self, code: lambda_.Code, environment: dict[str, str]) -> lambda_.Function:
@@ -246,7 +259,8 @@ class CersGroupsStack(Stack):
         )
         self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
         self.table.grant_read_write_data(function)
-        self.secret.grant_read(function)
+        for secret in self.secrets.values():
+            secret.grant_read(function)
         self.topic.grant_publish(function)
         return function
 
@@ -257,8 +271,6 @@ class CersGroupsStack(Stack):
             "RosterBucketName": (res.ROSTER_BUCKET.env_var, self.bucket.bucket_name),
             "SubmissionsTableName": (res.SUBMISSIONS_TABLE.env_var, self.table.table_name),
             "AlertTopicArn": (res.ALERT_TOPIC.env_var, self.topic.topic_arn),
-            "CersSecretArn": (res.CERS_SECRET.env_var, self.secret.secret_arn),
-            "CersSecretName": ("Secret name for put-secret-value", self.secret.secret_name),
             "ValidateQueueUrl": (res.VALIDATE_QUEUE.env_var, self.validate_queue.queue_url),
             "ValidateDeadLetterQueueUrl": (
                 res.VALIDATE_DLQ.env_var,
@@ -270,42 +282,86 @@ class CersGroupsStack(Stack):
                 self.upload_queue.dead_letter_queue.queue.queue_url,
             ),
         }
+        # The name as written (the secret's own secret_name attribute is cut out of its ARN).
+        for district in self.tenants.districts:
+            outputs[f"{SECRET_OUTPUT_PREFIX}{pascal_case(district.id)}"] = (
+                f"CERS secret of district {district.id}",
+                district.secret_name,
+            )
         for id_, (description, value) in outputs.items():
             CfnOutput(self, id_, value=value, description=description)
 
 
-def _check_props(alert_emails: Sequence[str], cers_endpoint: str, district_id: str) -> None:
-    if not cers_endpoint.startswith("https://"):
-        raise ValueError(f"cers_endpoint must be an https:// URL, not {cers_endpoint!r}")
-    if not district_id or len(district_id) > MAX_GROUP_ID_LENGTH:
-        raise ValueError(f"district_id must be 1 to {MAX_GROUP_ID_LENGTH} characters")
-    if isinstance(alert_emails, str):
-        raise TypeError("alert_emails must be a sequence of addresses, not one string")
-    bad = [address for address in alert_emails if "@" not in address]
+def pascal_case(district_id: str) -> str:
+    """`north-usd` becomes `NorthUsd`: the district's part of its construct and output ids."""
+    return "".join(part[:1].upper() + part[1:] for part in district_id.split("-"))
+
+
+def alert_subscribers(tenants: Tenants) -> dict[str, tuple[str, ...] | None]:
+    """Each alert address and the districts whose alerts it receives; None for every alert.
+
+    SNS keeps one subscription per address on a topic, so an address listed by two districts
+    gets one subscription that allows both, and an operator's address gets no filter at all.
+    """
+    operators = dict.fromkeys(tenants.operator_emails)
+    districts: dict[str, list[str]] = {}
+    for district in tenants.districts:
+        for address in district.alert_emails:
+            if address not in operators:
+                ids = districts.setdefault(address, [])
+                if district.id not in ids:
+                    ids.append(district.id)
+    return {**operators, **{address: tuple(ids) for address, ids in districts.items()}}
+
+
+def tenants_json(tenants: Tenants) -> str:
+    """The tenants as the functions read them: every field, and the same text for the same
+    tenants (sets are sorted), so the asset hash only changes when the tenants do."""
+    return json.dumps(tenants.model_dump(), indent=2, default=_json_value) + "\n"
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot write {type(value).__name__} to the bundled tenants file")
+
+
+def _check_tenants(tenants: Tenants) -> None:
+    """What the stack needs beyond a valid tenants file; ConfigurationError, as load_tenants."""
+    if not isinstance(tenants, Tenants):
+        raise TypeError(f"tenants must be a cers_groups.tenants.Tenants, not {tenants!r}")
+    addresses = [*tenants.operator_emails]
+    for district in tenants.districts:
+        addresses.extend(district.alert_emails)
+    bad = sorted({address for address in addresses if not _looks_like_address(address)})
     if bad:
-        raise ValueError(f"not e-mail addresses: {bad}")
+        raise ConfigurationError(f"not e-mail addresses in the tenants file: {bad}")
+    by_name: dict[str, str] = {}
+    for district in tenants.districts:
+        if district.id == res.OPERATORS_AUDIENCE:
+            raise ConfigurationError(
+                f"district id {district.id!r} is reserved: alerts for the operators carry it"
+            )
+        if district.cers_endpoint_is_local:
+            raise ConfigurationError(
+                f"district {district.id!r} has a local cers_endpoint "
+                f"({district.cers_endpoint}); only the local stack can use one"
+            )
+        other = by_name.setdefault(pascal_case(district.id), district.id)
+        if other != district.id:
+            raise ConfigurationError(
+                f"district ids {other!r} and {district.id!r} give the same construct id "
+                f"{res.CERS_SECRET_CONSTRUCT_PREFIX}{pascal_case(district.id)}; rename one"
+            )
 
 
-def _email_list(value: object) -> list[str]:
-    """`alert_emails` from cdk.json is a list; from `-c alert_emails=...` it is a string."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        value = json.loads(text) if text.startswith("[") else text.split(",")
-    if not isinstance(value, list | tuple):
-        raise TypeError(f"alert_emails must be a list of addresses, not {value!r}")
-    return [str(address).strip() for address in value if str(address).strip()]
+def _looks_like_address(address: str) -> bool:
+    local, _, domain = address.partition("@")
+    return bool(local and domain) and not any(c.isspace() for c in address)
 
 
 def stack_from_context(scope: Construct, id_: str = STACK_ID, **kwargs: Any) -> CersGroupsStack:
-    """The stack with its props read from the CDK context (cdk.json or `-c key=value`)."""
-    node = scope.node
-    return CersGroupsStack(
-        scope,
-        id_,
-        alert_emails=_email_list(node.try_get_context("alert_emails")),
-        cers_endpoint=node.try_get_context("cers_endpoint") or DEFAULT_ENDPOINT,
-        district_id=node.try_get_context("district_id") or res.DEFAULT_DISTRICT,
-        **kwargs,
-    )
+    """The stack for the tenants file named by the `tenants_file` context value (cdk.json or
+    `-c tenants_file=...`). A broken file raises ConfigurationError, which names the problem."""
+    path = scope.node.try_get_context(TENANTS_FILE_CONTEXT) or DEFAULT_TENANTS_FILE
+    return CersGroupsStack(scope, id_, tenants=load_tenants(Path(str(path))), **kwargs)

@@ -1,4 +1,4 @@
-"""Synthesize the stack once per session, with cdk.json's context and bundling skipped."""
+"""Synthesize the stack once per session, with cdk.json's context, test tenants, no bundling."""
 
 import json
 from collections.abc import Callable
@@ -9,10 +9,35 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from infra.stack import stack_from_context
+from infra.stack import TENANTS_FILE_CONTEXT, stack_from_context
 
 ROOT = Path(__file__).resolve().parents[2]
-ALERT_EMAILS = ["roster-ops@example.org", "data-team@example.org"]
+OPERATOR = "cers-ops@vendor.example.org"
+# Two districts, each with its own alert addresses, and one operator who gets every alert.
+TENANTS: dict[str, Any] = {
+    "operator_emails": [OPERATOR],
+    "districts": [
+        {
+            "id": "north-usd",
+            "name": "North Unified",
+            "alert_emails": ["it@north.example.org", "data@north.example.org"],
+        },
+        {
+            "id": "south-usd",
+            "secret_name": "cers/south-usd",
+            "alert_emails": ["it@south.example.org"],
+            "rules": {"school_years": [2027], "allowed_schools": ["b", "a"]},
+        },
+    ],
+}
+
+
+def write_tenants(directory: Path, document: Any) -> Path:
+    """A tenants file with this content (a str is written as it is, anything else as JSON)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tenants.json"
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
 
 
 def synthesize(**context: Any) -> Template:
@@ -23,21 +48,45 @@ def synthesize(**context: Any) -> Template:
 
 
 @pytest.fixture(scope="session")
-def alert_emails() -> list[str]:
-    return ALERT_EMAILS
+def tenants() -> dict[str, Any]:
+    """The test tenants behind `template`; copy before changing."""
+    return TENANTS
 
 
 @pytest.fixture(scope="session")
-def template() -> Template:
-    return synthesize(alert_emails=ALERT_EMAILS)
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    path = write_tenants(tmp_path_factory.mktemp("tenants"), TENANTS)
+    return synthesize(**{TENANTS_FILE_CONTEXT: str(path)})
 
 
 @pytest.fixture(scope="session")
-def template_without_alerts() -> Template:
-    return synthesize()
+def default_template() -> Template:
+    """The repository's own tenants.json: one district, no addresses."""
+    return synthesize(**{TENANTS_FILE_CONTEXT: str(ROOT / "tenants.json")})
 
 
 @pytest.fixture(scope="session")
 def synth() -> Callable[..., Template]:
     """For tests that need other context values: each call is another synthesis (~0.3 s)."""
     return synthesize
+
+
+@pytest.fixture()
+def tenants_file(tmp_path: Path) -> Callable[[Any], Path]:
+    """Writes a tenants file (a str as it is, anything else as JSON) and returns its path."""
+    count = 0
+
+    def write(document: Any) -> Path:
+        nonlocal count
+        count += 1
+        return write_tenants(tmp_path / str(count), document)
+
+    return write
+
+
+@pytest.fixture()
+def synth_tenants(
+    synth: Callable[..., Template], tenants_file: Callable[[Any], Path]
+) -> Callable[[Any], Template]:
+    """Synthesizes with another tenants file: each call is another synthesis (~0.3 s)."""
+    return lambda document: synth(**{TENANTS_FILE_CONTEXT: str(tenants_file(document))})

@@ -5,7 +5,11 @@ Logical ids are never written down: they are found through the properties that n
 """
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,25 +18,30 @@ from aws_cdk.assertions import Match, Template
 from cfnlint.api import ManualArgs, lint
 
 from cers_groups import resources as res
-from cers_groups.cers import DEFAULT_ENDPOINT
+from cers_groups.errors import ConfigurationError
+from cers_groups.tenants import Tenants
 from infra.stack import (
     SECRET_TEMPLATE,
+    TENANTS_FILE_CONTEXT,
     UPLOADER_HANDLER,
     VALIDATOR_HANDLER,
     VISIBILITY_FACTOR,
     CersGroupsStack,
-    _email_list,
+    alert_subscribers,
+    pascal_case,
+    tenants_json,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = [VALIDATOR_HANDLER, UPLOADER_HANDLER]
+# Settings the functions no longer get from their environment: they are in the tenants file.
+REMOVED_ENV = ["CERS_SECRET_ID", "CERS_ENDPOINT", "DISTRICT_ID"]
 FUNCTION_ENV = [
     res.ROSTER_BUCKET.env_var,
     res.SUBMISSIONS_TABLE.env_var,
     res.ALERT_TOPIC.env_var,
     res.UPLOAD_QUEUE.env_var,
-    res.CERS_SECRET.env_var,
-    res.CERS_ENDPOINT_ENV,
-    res.DISTRICT_ENV,
+    res.TENANTS_FILE_ENV,
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
@@ -64,6 +73,13 @@ def _queue_of(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
     )
     queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
     return queue_id, template.to_json()["Resources"][queue_id]
+
+
+def _secret(template: Template, name: str) -> tuple[str, dict[str, Any]]:
+    """The secret with this physical name."""
+    return _only(
+        template.find_resources("AWS::SecretsManager::Secret", {"Properties": {"Name": name}})
+    )
 
 
 def _dead_letter_queue_of(template: Template, queue: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +231,7 @@ def test_function_runtime_tracing_and_environment(template: Template, handler: s
     assert props["Architectures"] == ["x86_64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert sorted(props["Environment"]["Variables"]) == sorted(FUNCTION_ENV)
+    assert not set(REMOVED_ENV) & set(props["Environment"]["Variables"])
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -227,12 +244,10 @@ def test_environment_carries_physical_names(template: Template, handler: str) ->
         (res.ROSTER_BUCKET, "AWS::S3::Bucket"),
         (res.SUBMISSIONS_TABLE, "AWS::DynamoDB::Table"),
         (res.ALERT_TOPIC, "AWS::SNS::Topic"),
-        (res.CERS_SECRET, "AWS::SecretsManager::Secret"),
     ]:
         resource_id, _ = _only(template.find_resources(kind))
         assert env[resource.env_var] == {"Ref": resource_id}
-    assert env[res.CERS_ENDPOINT_ENV] == DEFAULT_ENDPOINT
-    assert env[res.DISTRICT_ENV] == res.DEFAULT_DISTRICT
+    assert env[res.TENANTS_FILE_ENV] == f"/var/task/{res.BUNDLED_TENANTS_FILE}"
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -353,19 +368,75 @@ def test_table_is_on_demand_with_point_in_time_recovery(template: Template) -> N
     )
 
 
-def test_topic_has_one_email_subscription_per_address(
-    template: Template, alert_emails: list[str]
+def _subscriptions(template: Template) -> dict[str, dict[str, Any]]:
+    """Each subscription's properties by its endpoint."""
+    found = template.find_resources("AWS::SNS::Subscription").values()
+    by_endpoint = {s["Properties"]["Endpoint"]: s["Properties"] for s in found}
+    assert len(by_endpoint) == len(found), "two subscriptions for one address"
+    return by_endpoint
+
+
+def test_district_addresses_receive_only_their_districts_alerts(
+    template: Template, tenants: dict[str, Any]
 ) -> None:
-    subscriptions = template.find_resources("AWS::SNS::Subscription")
-    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions.values()) == sorted(
-        alert_emails
+    subscriptions = _subscriptions(template)
+    for district in tenants["districts"]:
+        for address in district["alert_emails"]:
+            props = subscriptions[address]
+            assert props["Protocol"] == "email"
+            assert props["FilterPolicy"] == {res.ALERT_DISTRICT_ATTRIBUTE: [district["id"]]}
+            assert props.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+
+
+def test_operators_receive_every_alert(template: Template, tenants: dict[str, Any]) -> None:
+    subscriptions = _subscriptions(template)
+    district_addresses = {a for d in tenants["districts"] for a in d["alert_emails"]}
+    assert set(subscriptions) == {*tenants["operator_emails"], *district_addresses}
+    (operator,) = tenants["operator_emails"]
+    props = subscriptions[operator]
+    assert props["Protocol"] == "email"
+    assert "FilterPolicy" not in props
+
+
+def test_shared_addresses_get_one_subscription(synth_tenants: Callable[[Any], Template]) -> None:
+    """SNS has one subscription per address: a shared address allows every district it is
+    listed by, and an operator's address stays unfiltered when a district lists it too."""
+    shared, operator = "county-it@example.org", "ops@vendor.example.org"
+    template = synth_tenants(
+        {
+            "operator_emails": [operator],
+            "districts": [
+                {"id": "a", "alert_emails": [shared, operator, shared]},
+                {"id": "b", "alert_emails": [shared]},
+            ],
+        }
     )
-    assert {s["Properties"]["Protocol"] for s in subscriptions.values()} == {"email"}
+    subscriptions = _subscriptions(template)
+    assert set(subscriptions) == {shared, operator}
+    assert subscriptions[shared]["FilterPolicy"] == {res.ALERT_DISTRICT_ATTRIBUTE: ["a", "b"]}
+    assert "FilterPolicy" not in subscriptions[operator]
 
 
-def test_topic_without_addresses_has_no_subscriptions(template_without_alerts: Template) -> None:
-    template_without_alerts.resource_count_is("AWS::SNS::Topic", 1)
-    template_without_alerts.resource_count_is("AWS::SNS::Subscription", 0)
+def test_alert_subscribers() -> None:
+    tenants = Tenants.model_validate(
+        {
+            "operator_emails": ["op@x.org"],
+            "districts": [
+                {"id": "a", "alert_emails": ["a@x.org", "op@x.org"]},
+                {"id": "b", "alert_emails": ["a@x.org", "b@x.org"]},
+            ],
+        }
+    )
+    assert alert_subscribers(tenants) == {
+        "op@x.org": None,
+        "a@x.org": ("a", "b"),
+        "b@x.org": ("b",),
+    }
+
+
+def test_default_tenants_have_no_subscriptions(default_template: Template) -> None:
+    default_template.resource_count_is("AWS::SNS::Topic", 1)
+    default_template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
 def test_topic_denies_publishing_without_tls(template: Template) -> None:
@@ -388,14 +459,40 @@ def test_topic_denies_publishing_without_tls(template: Template) -> None:
     )
 
 
-def test_secret_is_a_placeholder_with_a_generated_password(template: Template) -> None:
-    _, secret = _only(template.find_resources("AWS::SecretsManager::Secret"))
+def test_one_secret_per_district(template: Template) -> None:
+    names = {
+        secret["Properties"]["Name"]
+        for secret in template.find_resources("AWS::SecretsManager::Secret").values()
+    }
+    assert names == {"cers-groups/north-usd/cers-credentials", "cers/south-usd"}
+
+
+def test_secret_construct_ids_carry_the_district(template: Template) -> None:
+    secret_id, _ = _secret(template, "cers-groups/north-usd/cers-credentials")
+    assert secret_id.startswith(f"{res.CERS_SECRET_CONSTRUCT_PREFIX}NorthUsd")
+    secret_id, _ = _secret(template, "cers/south-usd")
+    assert secret_id.startswith(f"{res.CERS_SECRET_CONSTRUCT_PREFIX}SouthUsd")
+
+
+def test_default_tenants_have_the_default_districts_secret(default_template: Template) -> None:
+    secret_id, _ = _secret(default_template, "cers-groups/default/cers-credentials")
+    assert secret_id.startswith(f"{res.CERS_SECRET_CONSTRUCT_PREFIX}Default")
+
+
+@pytest.mark.parametrize("name", ["cers-groups/north-usd/cers-credentials", "cers/south-usd"])
+def test_secret_is_a_placeholder_with_a_generated_password(template: Template, name: str) -> None:
+    _, secret = _secret(template, name)
     props = secret["Properties"]
     assert "SecretString" not in props
     generated = props["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "password"
     assert json.loads(generated["SecretStringTemplate"]) == SECRET_TEMPLATE
     assert "password" not in json.loads(generated["SecretStringTemplate"])
+    assert all(
+        value.startswith(res.SECRET_PLACEHOLDER)
+        for key, value in SECRET_TEMPLATE.items()
+        if key in ("username", "client_id")
+    )
     assert "put-secret-value" in props["Description"]
 
 
@@ -408,12 +505,15 @@ def test_no_identity_policy_grants_a_wildcard_action(template: Template) -> None
             assert action != "*" and not action.endswith(":*"), statement
 
 
-def test_only_the_uploader_reads_the_secret(template: Template) -> None:
-    secret_id, _ = _only(template.find_resources("AWS::SecretsManager::Secret"))
+def test_only_the_uploader_reads_the_secrets(template: Template) -> None:
+    secret_ids = sorted(template.find_resources("AWS::SecretsManager::Secret"))
+    assert len(secret_ids) == 2
     uploader = _statements(template, UPLOADER_HANDLER)
     validator = _statements(template, VALIDATOR_HANDLER)
-    assert _allowed_on(uploader, "secretsmanager:GetSecretValue") == [{"Ref": secret_id}]
+    readable = _allowed_on(uploader, "secretsmanager:GetSecretValue")
+    assert sorted(readable, key=json.dumps) == [{"Ref": secret_id} for secret_id in secret_ids]
     assert _allowed_on(validator, "secretsmanager:GetSecretValue") == []
+    assert "secretsmanager:" not in json.dumps(validator)
 
 
 def test_only_the_validator_sends_to_the_upload_queue(template: Template) -> None:
@@ -460,13 +560,12 @@ def test_outputs_name_the_resources_a_cli_needs(template: Template) -> None:
         "RosterBucketName",
         "SubmissionsTableName",
         "AlertTopicArn",
-        "CersSecretName",
-        "CersSecretArn",
         "ValidateQueueUrl",
         "ValidateDeadLetterQueueUrl",
         "UploadQueueUrl",
         "UploadDeadLetterQueueUrl",
     } <= set(outputs)
+    assert not {"CersSecretArn", "CersSecretName"} & set(outputs)
     env_vars = {output.get("Description") for output in outputs.values()}
     every_resource = [
         res.ROSTER_BUCKET,
@@ -476,48 +575,157 @@ def test_outputs_name_the_resources_a_cli_needs(template: Template) -> None:
         res.UPLOAD_DLQ,
         res.SUBMISSIONS_TABLE,
         res.ALERT_TOPIC,
-        res.CERS_SECRET,
     ]
     assert {resource.env_var for resource in every_resource} <= env_vars
 
 
-def test_context_overrides_endpoint_and_district(synth: Callable[..., Template]) -> None:
-    template = synth(cers_endpoint="https://cers.example.org/imports/", district_id="d-042")
-    for handler in HANDLERS:
-        _, function = _function(template, handler)
-        env = function["Properties"]["Environment"]["Variables"]
-        assert env[res.CERS_ENDPOINT_ENV] == "https://cers.example.org/imports/"
-        assert env[res.DISTRICT_ENV] == "d-042"
+def test_outputs_name_each_districts_secret(template: Template) -> None:
+    outputs = template.find_outputs("*")
+    secrets = {id_: output for id_, output in outputs.items() if id_.startswith("CersSecret")}
+    assert secrets == {
+        "CersSecretNameNorthUsd": {
+            "Description": "CERS secret of district north-usd",
+            "Value": "cers-groups/north-usd/cers-credentials",
+        },
+        "CersSecretNameSouthUsd": {
+            "Description": "CERS secret of district south-usd",
+            "Value": "cers/south-usd",
+        },
+    }
+
+
+# --- tenants file ------------------------------------------------------------------------------
+
+
+def test_cdk_json_names_the_repositorys_tenants_file() -> None:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    assert (ROOT / context[TENANTS_FILE_CONTEXT]).is_file()
+    assert not {"alert_emails", "district_id", "cers_endpoint"} & set(context)
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, []),
-        ([], []),
-        (["a@example.org"], ["a@example.org"]),
-        ('["a@example.org", "b@example.org"]', ["a@example.org", "b@example.org"]),
-        ("a@example.org, b@example.org", ["a@example.org", "b@example.org"]),
-        ("", []),
-    ],
+    ("district_id", "expected"),
+    [("default", "Default"), ("north-usd", "NorthUsd"), ("d-042", "D042"), ("a1b", "A1b")],
 )
-def test_alert_emails_from_context(value: object, expected: list[str]) -> None:
-    assert _email_list(value) == expected
+def test_pascal_case(district_id: str, expected: str) -> None:
+    assert pascal_case(district_id) == expected
+
+
+BAD_TENANTS = {
+    "duplicate ids": (
+        {"districts": [{"id": "north"}, {"id": "north"}]},
+        "district ids must be unique",
+    ),
+    "http endpoint": (
+        {"districts": [{"id": "north", "cers_endpoint": "http://cers.example.org/imports/"}]},
+        "cers_endpoint must be an https:// URL",
+    ),
+    "no districts": ({"districts": []}, "districts"),
+    "not JSON": ("{districts: []", "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TENANTS))
+def test_bad_tenants_file_fails_synthesis_with_its_problem(
+    synth: Callable[..., Template], tenants_file: Callable[[Any], Path], case: str
+) -> None:
+    document, problem = BAD_TENANTS[case]
+    path = tenants_file(document)
+    with pytest.raises(ConfigurationError, match=problem) as caught:
+        synth(**{TENANTS_FILE_CONTEXT: str(path)})
+    assert str(path) in str(caught.value)
+
+
+def test_missing_tenants_file_fails_synthesis(
+    synth: Callable[..., Template], tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read the tenants file"):
+        synth(**{TENANTS_FILE_CONTEXT: str(tmp_path / "nowhere.json")})
+
+
+@pytest.mark.slow
+def test_app_prints_the_tenants_problem_without_a_traceback(
+    tenants_file: Callable[[Any], Path], tmp_path: Path
+) -> None:
+    """What `cdk synth` shows: the CLI runs app.py with the context in CDK_CONTEXT_JSON."""
+    path = tenants_file({"districts": [{"id": "x"}, {"id": "x"}]})
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({TENANTS_FILE_CONTEXT: str(path)}),
+        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "district ids must be unique" in result.stderr
+    assert str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _code_key(template: Template) -> str:
+    _, function = _function(template, UPLOADER_HANDLER)
+    return function["Properties"]["Code"]["S3Key"]
+
+
+def test_asset_hash_follows_the_tenants(
+    template: Template, tenants: dict[str, Any], synth_tenants: Callable[[Any], Template]
+) -> None:
+    """Bundling is skipped here, as in `cdk deploy` of another stack: the hash still moves."""
+    assert _code_key(synth_tenants(tenants)) == _code_key(template)
+    changed = json.loads(json.dumps(tenants))
+    changed["districts"][1]["rules"]["school_years"] = [2028]
+    assert _code_key(synth_tenants(changed)) != _code_key(template)
+
+
+def test_asset_hash_ignores_the_tenants_files_layout(
+    template: Template, tenants: dict[str, Any], synth_tenants: Callable[[Any], Template]
+) -> None:
+    """The bundle holds the tenants as read, so reformatting the file changes nothing."""
+    reformatted = json.dumps(tenants, indent=4, sort_keys=True)
+    assert _code_key(synth_tenants(reformatted)) == _code_key(template)
+
+
+def test_bundled_tenants_read_back_as_the_same_tenants(tenants: dict[str, Any]) -> None:
+    model = Tenants.model_validate(tenants)
+    text = tenants_json(model)
+    assert Tenants.model_validate_json(text).model_dump() == model.model_dump()
+    # Sets come out sorted, so the same tenants always give the same text.
+    south = json.loads(text)["districts"][1]
+    assert south["rules"]["allowed_schools"] == ["a", "b"]
+    assert south["secret_name"] == "cers/south-usd"
 
 
 @pytest.mark.parametrize(
-    "props",
+    ("tenants", "problem"),
     [
-        {"cers_endpoint": "http://groups.example.org/"},
-        {"district_id": ""},
-        {"district_id": "x" * 129},
-        {"alert_emails": ["not-an-address"]},
-        {"alert_emails": "ops@example.org"},
+        ({"operator_emails": ["not-an-address"], "districts": [{"id": "a"}]}, "not e-mail"),
+        ({"districts": [{"id": "a", "alert_emails": ["it @x.org"]}]}, "not e-mail"),
+        ({"districts": [{"id": "a-1"}, {"id": "a1"}]}, "same construct id"),
+        ({"districts": [{"id": res.OPERATORS_AUDIENCE}]}, "reserved"),
+        (
+            {
+                "districts": [
+                    {
+                        "id": "a",
+                        "cers_endpoint": "http://127.0.0.1:8080/groups/imports/",
+                        "cers_endpoint_is_local": True,
+                    }
+                ]
+            },
+            "only the local stack",
+        ),
     ],
 )
-def test_bad_props_are_rejected_before_synthesis(props: dict[str, Any]) -> None:
-    with pytest.raises((ValueError, TypeError)):
-        CersGroupsStack(App(), "Rejected", **props)
+def test_bad_tenants_are_rejected_before_synthesis(tenants: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem):
+        CersGroupsStack(App(), "Rejected", tenants=Tenants.model_validate(tenants))
+
+
+def test_tenants_must_be_a_tenants_model(tenants: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="Tenants"):
+        CersGroupsStack(App(), "Rejected", tenants=tenants)  # type: ignore[arg-type]
 
 
 # --- cfn-lint ----------------------------------------------------------------------------------
