@@ -139,7 +139,7 @@ class CersGroupsStack(Stack):
         )
 
     def _build_table(self) -> dynamodb.Table:
-        return dynamodb.Table(
+        table = dynamodb.Table(
             self,
             res.SUBMISSIONS_TABLE.construct_id,
             partition_key=dynamodb.Attribute(
@@ -151,6 +151,17 @@ class CersGroupsStack(Stack):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        for index in res.SUBMISSION_INDEXES:
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
+                sort_key=dynamodb.Attribute(
+                    name=index.sort_key, type=dynamodb.AttributeType.STRING
+                ),
+            )
+        return table
 
     def _build_topic(self, tenants: Tenants) -> sns.Topic:
         topic = sns.Topic(

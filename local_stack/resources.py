@@ -116,10 +116,27 @@ def _bucket(name: str, *, notify_queue: str) -> str:
 
 
 def create_submissions_table(name: str) -> str:
+    """The submissions table with the stack's secondary indexes."""
+    indexes = resources.SUBMISSION_INDEXES
+    key_names = {resources.SUBMISSION_KEY}
+    key_names.update(name for index in indexes for name in (index.partition_key, index.sort_key))
     boto3.client("dynamodb").create_table(
         TableName=name,
         KeySchema=[{"AttributeName": resources.SUBMISSION_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": resources.SUBMISSION_KEY, "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": key, "AttributeType": "S"} for key in sorted(key_names)
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in indexes
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     return name

@@ -17,7 +17,13 @@ from cers_groups.observability import logger, metrics
 from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
-from cers_groups.submissions import PROBLEMS_KEPT, Status, SubmissionStore, needs_alert
+from cers_groups.submissions import (
+    PROBLEMS_KEPT,
+    Status,
+    SubmissionStore,
+    digest_key,
+    needs_alert,
+)
 from cers_groups.tenants import District
 
 # Sign-in failures worth another try before the submission is marked failed.
@@ -54,7 +60,7 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     if submission.get("status") == Status.RECEIVED and district is None:
         _reject_outside_districts(store, submission_id, dropped)
     elif submission.get("status") == Status.RECEIVED:
-        _validate(dropped, submission_id, store, settings)
+        _validate(dropped, submission_id, district, store, settings)
     submission = store.get(submission_id) or {}
     if district and submission.get("status") == Status.VALIDATED:
         storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
@@ -110,7 +116,7 @@ def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject)
     _fail(store, submission_id, Status.RECEIVED, Status.REJECTED, failure)
 
 
-def _validate(dropped: DroppedObject, submission_id: str, store: SubmissionStore, settings):
+def _validate(dropped: DroppedObject, submission_id: str, district: District, store, settings):
     body, _ = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
     with body:
         report = validate_roster(body)
@@ -124,6 +130,7 @@ def _validate(dropped: DroppedObject, submission_id: str, store: SubmissionStore
         outcome,
         rows=report.rows,
         digest=report.digest,
+        district_digest=digest_key(district.id, report.digest),
         problem_count=len(report.problems),
         problems=[_problem_item(problem) for problem in report.problems[:PROBLEMS_KEPT]],
         report_key=report_key,

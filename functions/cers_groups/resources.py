@@ -45,3 +45,22 @@ REPORTS_PREFIX = "reports/"
 
 # The submissions table: one item per dropped object.
 SUBMISSION_KEY = "submission_id"
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index of the submissions table; both keys are strings."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+# A district's submissions in time order.
+BY_DISTRICT_INDEX = Index("by-district", "district", "created_at")
+# Earlier submissions of the same bytes by the same district: "<district>#<digest>".
+BY_DIGEST_INDEX = Index("by-digest", "district_digest", "created_at")
+# Sparse: only submissions waiting on something (CERS processing, a person) carry "pending",
+# whose value is their status.
+PENDING_INDEX = Index("pending", "pending", "updated_at")
+SUBMISSION_INDEXES = (BY_DISTRICT_INDEX, BY_DIGEST_INDEX, PENDING_INDEX)

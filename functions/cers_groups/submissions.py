@@ -12,7 +12,7 @@ import boto3
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from cers_groups.resources import SUBMISSION_KEY
+from cers_groups.resources import PENDING_INDEX, SUBMISSION_KEY
 
 
 class Status(StrEnum):
@@ -21,6 +21,7 @@ class Status(StrEnum):
     INVALID = "INVALID"
     VALIDATED = "VALIDATED"
     UPLOADING = "UPLOADING"
+    ON_HOLD = "ON_HOLD"
     ACCEPTED = "ACCEPTED"
     PROCESSED = "PROCESSED"
     BAD_DATA = "BAD_DATA"
@@ -40,6 +41,9 @@ FAILURES = frozenset(
         Status.OUTCOME_UNKNOWN,
     }
 )
+
+# Statuses that wait on CERS or on a person; the sparse "pending" index lists them.
+PENDING = frozenset({Status.ACCEPTED, Status.ON_HOLD})
 
 # Only the problems' first lines live in the item; the full list is in the report object.
 PROBLEMS_KEPT = 20
@@ -84,14 +88,19 @@ class SubmissionStore:
         The step is appended to the item's ``history`` with its time.
         """
         stamp = now()
-        assignments, names, values = _assignments(
-            {**fields, "status": to.value, "updated_at": stamp}
-        )
+        fields = {**fields, "status": to.value, "updated_at": stamp}
+        if to in PENDING:
+            fields[PENDING_INDEX.partition_key] = to.value
+        assignments, names, values = _assignments(fields)
         values.update({":step": [{"status": to.value, "at": stamp}], ":expected": expected.value})
+        # Leaving a pending status takes the item out of the sparse "pending" index.
+        removal = "" if to in PENDING else f" REMOVE {PENDING_INDEX.partition_key}"
         try:
             self._table.update_item(
                 Key={SUBMISSION_KEY: submission_id},
-                UpdateExpression=f"SET {assignments}, #history = list_append(#history, :step)",
+                UpdateExpression=(
+                    f"SET {assignments}, #history = list_append(#history, :step){removal}"
+                ),
                 ConditionExpression="#status_now = :expected",
                 ExpressionAttributeNames={**names, "#status_now": "status", "#history": "history"},
                 ExpressionAttributeValues=values,
@@ -108,6 +117,11 @@ class SubmissionStore:
             UpdateExpression="SET alerted_at = :at",
             ExpressionAttributeValues={":at": now()},
         )
+
+
+def digest_key(district: str, digest: str) -> str:
+    """The by-digest index key: the same bytes from the same district."""
+    return f"{district}#{digest}"
 
 
 def needs_alert(submission: dict[str, Any]) -> bool:

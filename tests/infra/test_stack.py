@@ -356,9 +356,6 @@ def test_table_is_on_demand_with_point_in_time_recovery(template: Template) -> N
         {
             "Properties": {
                 "KeySchema": [{"AttributeName": res.SUBMISSION_KEY, "KeyType": "HASH"}],
-                "AttributeDefinitions": [
-                    {"AttributeName": res.SUBMISSION_KEY, "AttributeType": "S"}
-                ],
                 "BillingMode": "PAY_PER_REQUEST",
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             },
@@ -366,6 +363,20 @@ def test_table_is_on_demand_with_point_in_time_recovery(template: Template) -> N
             "UpdateReplacePolicy": "Retain",
         },
     )
+
+
+def test_table_has_the_indexes_operators_query(template: Template) -> None:
+    [table] = template.find_resources("AWS::DynamoDB::Table").values()
+    indexes = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in table["Properties"]["GlobalSecondaryIndexes"]
+    }
+
+    assert indexes == {
+        "by-district": ["district", "created_at"],
+        "by-digest": ["district_digest", "created_at"],
+        "pending": ["pending", "updated_at"],
+    }
 
 
 def _subscriptions(template: Template) -> dict[str, dict[str, Any]]:
@@ -547,7 +558,9 @@ def test_functions_read_write_the_table_and_publish_alerts(
     statements = _statements(template, handler)
     table_id, _ = _only(template.find_resources("AWS::DynamoDB::Table"))
     topic_id, _ = _only(template.find_resources("AWS::SNS::Topic"))
-    assert _allowed_on(statements, "dynamodb:PutItem") == [{"Fn::GetAtt": [table_id, "Arn"]}]
+    table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
+    indexes_arn = {"Fn::Join": ["", [table_arn, "/index/*"]]}
+    assert _allowed_on(statements, "dynamodb:PutItem") == [table_arn, indexes_arn]
     assert _allowed_on(statements, "sns:Publish") == [{"Ref": topic_id}]
 
 

@@ -47,3 +47,15 @@ def test_failed_submission_needs_one_alert(store):
     store.mark_alerted("sub-1")
 
     assert needs_alert(store.get("sub-1")) is False
+
+
+def test_pending_index_lists_only_waiting_submissions(store):
+    store.create("sub-1", key="incoming/d1/a.csv", district="d1")
+    store.advance("sub-1", Status.RECEIVED, Status.VALIDATED)
+    store.advance("sub-1", Status.VALIDATED, Status.UPLOADING)
+
+    store.advance("sub-1", Status.UPLOADING, Status.ACCEPTED)
+    assert store.get("sub-1")["pending"] == "ACCEPTED"
+
+    store.advance("sub-1", Status.ACCEPTED, Status.PROCESSED)
+    assert "pending" not in store.get("sub-1")
