@@ -88,6 +88,8 @@ def _check(submissions: list[dict], emails: list[dict], imports: list) -> list[s
     problems = []
     if valid.get("status") != "ACCEPTED" or valid.get("cers_import_id") is None:
         problems.append(f"{VALID.name} should be ACCEPTED with a CERS import id")
+    if not valid.get("digest") or valid.get("digest") != valid.get("cers_digest"):
+        problems.append(f"{VALID.name} should have the digest CERS computed recorded")
     if invalid.get("status") != "INVALID" or not invalid.get("problems"):
         problems.append(f"{INVALID.name} should be INVALID with row-numbered problems")
     if len(emails) != 1 or INVALID.name not in emails[0]["subject"]:

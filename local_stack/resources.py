@@ -9,7 +9,7 @@ from cers_groups import resources
 from cers_groups.resources import INCOMING_PREFIX
 from cers_groups.tenants import Tenants
 
-LOCAL_VISIBILITY_SECONDS = "5"  # short, so a failed message comes back quickly in the demo
+LOCAL_VISIBILITY_SECONDS = "2"  # short, so a failed message comes back quickly in the demo
 MAX_RECEIVES = "3"
 
 

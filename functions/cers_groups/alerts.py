@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from cers_groups.events import file_name
 from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
 from cers_groups.submissions import PROBLEMS_KEPT, Status
 
@@ -41,6 +42,10 @@ NEXT_STEPS = {
         "The connection ended before CERS answered, so CERS may or may not have the file."
         " Check the CERS group import history for this file name before sending it again."
     ),
+    Status.ERROR: (
+        "The file is kept in the bucket. Operators: look up the submission id in the functions'"
+        " logs, fix the cause, then drop the file again."
+    ),
 }
 
 HEADLINES = {
@@ -50,6 +55,7 @@ HEADLINES = {
     Status.AUTH_FAILED: "could not be sent: CERS sign-in failed",
     Status.UPLOAD_FAILED: "could not be delivered to CERS",
     Status.OUTCOME_UNKNOWN: "has an unknown outcome at CERS",
+    Status.ERROR: "could not be processed",
 }
 
 _BRACKETED = re.compile(r"\[[^\]]*\]")
@@ -64,8 +70,8 @@ class Alert:
 
 def compose_alert(submission: dict[str, Any], bucket: str) -> Alert:
     status = Status(submission["status"])
-    filename = submission["key"].rsplit("/", 1)[-1]
-    subject = f"CERS groups [{submission['district']}] {filename} {HEADLINES[status]}"
+    subject = f"CERS groups [{submission['district']}] {file_name(submission['key'])}"
+    subject += f" {HEADLINES[status]}"
     sections = [
         f"The roster file s3://{bucket}/{submission['key']} {HEADLINES[status]}.",
         _details(status, submission),

@@ -17,6 +17,7 @@ class DroppedObject:
     size: int
     version_id: str | None
     sequencer: str
+    etag: str
     event_time: str
 
     @property
@@ -26,14 +27,16 @@ class DroppedObject:
         A readable UTC time of the drop, then a hash of where the object lives and which
         version of it this is.
         """
-        identity = f"{self.bucket}/{self.key}#{self.version_id or self.sequencer}"
+        version = self.version_id or self.sequencer or f"{self.etag}@{self.event_time}"
+        identity = f"{self.bucket}/{self.key}#{version}"
         digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
         stamp = "".join(ch for ch in self.event_time[:19] if ch.isdigit())
         return f"{stamp[:8]}T{stamp[8:]}Z-{digest}"
 
-    @property
-    def filename(self) -> str:
-        return self.key.rsplit("/", 1)[-1]
+
+def file_name(key: str) -> str:
+    """The object's base name: what CERS records as the import's batch."""
+    return key.rsplit("/", 1)[-1]
 
 
 def dropped_objects(notification_body: str) -> list[DroppedObject]:
@@ -56,5 +59,6 @@ def _dropped_object(record) -> DroppedObject:
         size=s3_object.size,
         version_id=s3_object.version_id,
         sequencer=s3_object.get("sequencer", ""),
+        etag=s3_object.etag,
         event_time=record.event_time,
     )

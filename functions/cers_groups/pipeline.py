@@ -12,12 +12,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cers_groups import cers, cognito, storage
 from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
-from cers_groups.events import DroppedObject
+from cers_groups.events import DroppedObject, file_name
 from cers_groups.observability import logger, metrics
 from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
 from cers_groups.submissions import (
+    FINAL,
+    PENDING,
     PROBLEMS_KEPT,
     Status,
     SubmissionStore,
@@ -95,6 +97,42 @@ def upload_submission(submission_id: str, settings: Settings, attempt: int) -> S
     return Status((store.get(submission_id) or submission)["status"])
 
 
+def give_up_validation(dropped: DroppedObject, settings: Settings, error: Exception) -> None:
+    """The last attempt failed: record the submission as ERROR rather than leave it mid-way."""
+    store = SubmissionStore(settings.submissions_table)
+    district = settings.tenants.district_for_key(dropped.key)
+    store.create(dropped.submission_id, **_submission_fields(dropped, district))
+    give_up(dropped.submission_id, settings, error)
+
+
+def give_up(submission_id: str, settings: Settings, error: Exception) -> None:
+    """The last attempt failed: end the submission in a recorded state, with one alert."""
+    store = SubmissionStore(settings.submissions_table)
+    submission = store.get(submission_id)
+    if submission is None:
+        raise error
+    status = Status(submission["status"])
+    if status == Status.UPLOADING:
+        _fail(
+            store,
+            submission_id,
+            status,
+            Status.OUTCOME_UNKNOWN,
+            f"The upload to CERS was interrupted ({type(error).__name__}); CERS may or may not"
+            " have received the file.",
+        )
+    elif status not in FINAL and status not in PENDING:
+        _fail(
+            store,
+            submission_id,
+            status,
+            Status.ERROR,
+            f"Processing stopped after {MAX_ATTEMPTS} attempts because of an internal error"
+            f" ({type(error).__name__}). Nothing was sent to CERS.",
+        )
+    _alert_if_needed(store, submission_id, settings)
+
+
 def _submission_fields(dropped: DroppedObject, district: District | None) -> dict[str, Any]:
     fields = {
         "district": district.id if district else OPERATORS_AUDIENCE,
@@ -117,9 +155,9 @@ def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject)
 
 
 def _validate(dropped: DroppedObject, submission_id: str, district: District, store, settings):
-    body, _ = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
-    with body:
-        report = validate_roster(body)
+    roster = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
+    with roster.body:
+        report = validate_roster(roster.body)
 
     report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
     storage.put_report(settings.bucket, report_key, _report_document(dropped, report))
@@ -134,6 +172,8 @@ def _validate(dropped: DroppedObject, submission_id: str, district: District, st
         problem_count=len(report.problems),
         problems=[_problem_item(problem) for problem in report.problems[:PROBLEMS_KEPT]],
         report_key=report_key,
+        # The version read is the version sent, even if the key is overwritten meanwhile.
+        **({"version_id": roster.version_id} if roster.version_id else {}),
     )
 
     logger.info(
@@ -150,10 +190,16 @@ def _sign_in_and_send(
 ):
     submission_id = submission["submission_id"]
     try:
-        credentials = cognito.read_credentials(district.secret_name)
-        token = cognito.authenticate(credentials)
+        token = _sign_in(district)
     except ConfigurationError as error:
-        _fail(store, submission_id, Status.VALIDATED, Status.AUTH_FAILED, str(error))
+        _fail(
+            store,
+            submission_id,
+            Status.VALIDATED,
+            Status.AUTH_FAILED,
+            str(error),
+            reason="secret-invalid",
+        )
         return
     except cognito.AuthenticationError as error:
         if error.reason in RETRYABLE_AUTH and attempt < MAX_ATTEMPTS:
@@ -174,15 +220,31 @@ def _sign_in_and_send(
     _send(submission, store, district.cers_endpoint, token)
 
 
+def _sign_in(district: District) -> str:
+    """A bearer token for the district. After a refused password the secret is read once more,
+    skipping the cache, in case someone has just put the corrected credential in it."""
+    credentials = cognito.read_credentials(district.secret_name)
+    try:
+        return cognito.authenticate(credentials)
+    except cognito.AuthenticationError as error:
+        if error.reason != "wrong-password":
+            raise
+        fresh = cognito.read_credentials(district.secret_name, force_fetch=True)
+        if fresh == credentials:
+            raise
+        return cognito.authenticate(fresh)
+
+
 def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, token: str):
     submission_id = submission["submission_id"]
-    filename = submission["key"].rsplit("/", 1)[-1]
-    body, size = storage.open_roster(
+    roster = storage.open_roster(
         submission["bucket"], submission["key"], submission.get("version_id")
     )
     try:
-        with body:
-            answer = cers.CersClient(endpoint, token).submit_roster(filename, body, size)
+        with roster.body:
+            answer = cers.CersClient(endpoint, token).submit_roster(
+                file_name(submission["key"]), roster.body, roster.size
+            )
     except cers.CersError as error:
         status = CERS_ERROR_STATUSES.get(error.reason, Status.UPLOAD_FAILED)
         _fail(store, submission_id, Status.UPLOADING, status, str(error), reason=error.reason)
@@ -213,9 +275,12 @@ def _fail(store, submission_id, expected: Status, status: Status, failure: str, 
 
 
 def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
-    """At most one alert per failed submission; a crash before marking it sends it again."""
+    """One alert per failed submission, even when runs overlap; a run that dies after its claim
+    leaves the claim to go stale, so a later run sends the alert instead."""
     submission = store.get(submission_id)
     if submission is None or not needs_alert(submission):
+        return
+    if not store.claim_alert(submission_id):
         return
     alert = compose_alert(submission, settings.bucket)
     publish_alert(settings.alert_topic_arn, alert, audience=submission["district"])

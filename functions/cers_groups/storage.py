@@ -1,19 +1,27 @@
 """S3 and SQS adapters: reading dropped rosters, writing reports, queueing uploads."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.response import StreamingBody
 
 
-def open_roster(bucket: str, key: str, version_id: str | None) -> tuple[StreamingBody, int]:
-    """A streaming body for exactly the object version that was dropped, and its size."""
+@dataclass(frozen=True)
+class RosterObject:
+    body: StreamingBody
+    size: int
+    version_id: str | None  # the version actually read; None only in an unversioned bucket
+
+
+def open_roster(bucket: str, key: str, version_id: str | None) -> RosterObject:
+    """A streaming body for one object version: the given one, or else the latest."""
     request: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         request["VersionId"] = version_id
     response = boto3.client("s3").get_object(**request)
-    return response["Body"], response["ContentLength"]
+    return RosterObject(response["Body"], response["ContentLength"], response.get("VersionId"))
 
 
 def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ Every change of status is a conditional write from an expected status, so two ru
 on one event cannot both take the same step (for example, both send the file to CERS).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +28,7 @@ class Status(StrEnum):
     AUTH_FAILED = "AUTH_FAILED"
     UPLOAD_FAILED = "UPLOAD_FAILED"
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+    ERROR = "ERROR"
 
 
 # Statuses that need a person: each one sends one alert.
@@ -39,11 +40,18 @@ FAILURES = frozenset(
         Status.AUTH_FAILED,
         Status.UPLOAD_FAILED,
         Status.OUTCOME_UNKNOWN,
+        Status.ERROR,
     }
 )
 
+# Statuses after which nothing more happens to a submission without a person.
+FINAL = FAILURES | {Status.PROCESSED}
+
 # Statuses that wait on CERS or on a person; the sparse "pending" index lists them.
 PENDING = frozenset({Status.ACCEPTED, Status.ON_HOLD})
+
+# How long a run may take between claiming an alert and recording that it was sent.
+ALERT_CLAIM_TIMEOUT = timedelta(minutes=5)
 
 # Only the problems' first lines live in the item; the full list is in the report object.
 PROBLEMS_KEPT = 20
@@ -104,6 +112,30 @@ class SubmissionStore:
                 ConditionExpression="#status_now = :expected",
                 ExpressionAttributeNames={**names, "#status_now": "status", "#history": "history"},
                 ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def claim_alert(self, submission_id: str, stale_after: timedelta = ALERT_CLAIM_TIMEOUT) -> bool:
+        """Let exactly one run send the submission's alert.
+
+        A claim that was never followed by ``mark_alerted`` (the run died before publishing)
+        goes stale after ``stale_after`` and can be taken again, so the alert is not lost.
+        """
+        stamp = datetime.now(UTC)
+        stale = (stamp - stale_after).isoformat()
+        try:
+            self._table.update_item(
+                Key={SUBMISSION_KEY: submission_id},
+                UpdateExpression="SET alert_claimed_at = :now",
+                ConditionExpression=(
+                    "attribute_not_exists(alerted_at) AND "
+                    "(attribute_not_exists(alert_claimed_at) OR alert_claimed_at < :stale)"
+                ),
+                ExpressionAttributeValues={":now": stamp.isoformat(), ":stale": stale},
             )
         except ClientError as error:
             if _condition_failed(error):

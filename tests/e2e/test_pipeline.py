@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -194,3 +195,62 @@ def test_pipeline_file_outside_district_folders_is_rejected_for_operators(stack)
     emails = stack.alert_emails()
     assert [email["audience"] for email in emails] == ["operators", "operators"]
     assert all("outside every district" in email["subject"] for email in emails)
+
+
+def test_pipeline_object_gone_before_validation_ends_in_error_with_one_alert(stack):
+    s3 = boto3.client("s3")
+    key = stack.drop(VALID)
+    for version in s3.list_object_versions(Bucket=stack.resources.bucket)["Versions"]:
+        s3.delete_object(Bucket=stack.resources.bucket, Key=key, VersionId=version["VersionId"])
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "ERROR"
+    assert "NoSuchKey" in submission["failure"]
+    [email] = stack.alert_emails()
+    assert "could not be processed" in email["subject"]
+    assert "Traceback" not in email["body"]
+
+
+def test_pipeline_corrected_password_is_picked_up_without_waiting_for_the_cache(stack):
+    secrets = boto3.client("secretsmanager")
+    secret_name = stack.tenants.districts[0].secret_name
+    good = secrets.get_secret_value(SecretId=secret_name)["SecretString"]
+    wrong = {**json.loads(good), "password": "not-the-password-1A!"}
+    secrets.put_secret_value(SecretId=secret_name, SecretString=json.dumps(wrong))
+    stack.drop(VALID, name="first.csv")
+    stack.run()
+
+    secrets.put_secret_value(SecretId=secret_name, SecretString=good)
+    stack.drop(VALID, name="second.csv")
+    stack.run()
+
+    statuses = {name: item["status"] for name, item in by_file(stack).items()}
+    assert statuses == {"first.csv": "AUTH_FAILED", "second.csv": "ACCEPTED"}
+
+
+def test_pipeline_overlapping_runs_send_one_alert(stack):
+    sqs = boto3.client("sqs")
+    stack.drop(INVALID)
+    event = receive_event(sqs, stack.resources.validate_queue_url)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: validator.lambda_handler(event, LambdaContext("v")), range(4)))
+
+    assert len(stack.alert_emails()) == 1
+
+
+def test_pipeline_sends_the_version_it_validated_even_if_the_key_is_overwritten(stack):
+    sqs = boto3.client("sqs")
+    key = stack.drop(VALID)
+    validator.lambda_handler(
+        receive_event(sqs, stack.resources.validate_queue_url), LambdaContext("v")
+    )
+    stack.put(key, INVALID.read_bytes())
+
+    upload_event = receive_event(sqs, stack.resources.upload_queue_url)
+    uploader.lambda_handler(upload_event, LambdaContext("u"))
+
+    [post] = stack.standin.received
+    assert post.digest == hashlib.md5(VALID.read_bytes()).hexdigest().upper()

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from cers_groups.events import dropped_objects
+from cers_groups.events import dropped_objects, file_name
 
 EVENTS = Path(__file__).parents[1] / "events"
 
@@ -12,7 +12,7 @@ def test_dropped_objects_decodes_plus_as_space_and_percent_escapes():
     [dropped] = dropped_objects(body)
 
     assert dropped.key == "incoming/fall term/roster + été.csv"
-    assert dropped.filename == "roster + été.csv"
+    assert file_name(dropped.key) == "roster + été.csv"
     assert dropped.size == 5321
     assert dropped.version_id == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cers_groups.observability import logger, metrics, tracer
-from cers_groups.pipeline import upload_submission
+from cers_groups.pipeline import MAX_ATTEMPTS, RetryLater, give_up, upload_submission
 from cers_groups.settings import load_settings
 
 # A failed message stops the rest of its batch, so one district's files keep their order.
@@ -17,7 +17,17 @@ processor = SqsFifoPartialProcessor()
 def record_handler(record: SQSRecord) -> None:
     submission_id = json.loads(record.body)["submission_id"]
     attempt = int(record.attributes.approximate_receive_count or 1)
-    upload_submission(submission_id, load_settings(), attempt)
+    settings = load_settings()
+    try:
+        upload_submission(submission_id, settings, attempt)
+    except RetryLater as later:
+        logger.info("Upload will be retried", submission_id=submission_id, reason=str(later))
+        raise
+    except Exception as error:
+        logger.exception("Upload step failed", submission_id=submission_id, attempt=attempt)
+        if attempt < MAX_ATTEMPTS:
+            raise
+        give_up(submission_id, settings, error)
 
 
 @logger.inject_lambda_context(clear_state=True)

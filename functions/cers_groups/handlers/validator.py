@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cers_groups.events import dropped_objects
 from cers_groups.observability import logger, metrics, tracer
-from cers_groups.pipeline import validate_dropped_object
+from cers_groups.pipeline import MAX_ATTEMPTS, give_up_validation, validate_dropped_object
 from cers_groups.settings import load_settings
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -18,8 +18,15 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
     settings = load_settings()
+    attempt = int(record.attributes.approximate_receive_count or 1)
     for dropped in dropped_objects(record.body):
-        validate_dropped_object(dropped, settings)
+        try:
+            validate_dropped_object(dropped, settings)
+        except Exception as error:
+            logger.exception("Validation step failed", key=dropped.key, attempt=attempt)
+            if attempt < MAX_ATTEMPTS:
+                raise
+            give_up_validation(dropped, settings, error)
 
 
 @logger.inject_lambda_context(clear_state=True)
