@@ -470,6 +470,12 @@ class CersGroupsStack(Stack):
                 "SFTP server for the districts' SIS exports",
                 self.sftp.server_id,
             )
+        # What `cdk destroy` leaves behind (RETAIN), named so it can be found and deleted.
+        outputs["DataKeyArn"] = ("KMS key of the rosters, table, topic, queues", self.key.key_arn)
+        outputs["AccessLogBucketName"] = (
+            "Access logs of the roster bucket",
+            self.access_logs.bucket_name,
+        )
         outputs["DashboardName"] = (
             "CloudWatch dashboard",
             self.monitoring.dashboard.dashboard_name,

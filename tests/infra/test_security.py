@@ -139,6 +139,14 @@ def test_one_customer_managed_key_with_rotation_is_kept(template: Template) -> N
     )
 
 
+def test_outputs_name_what_teardown_leaves_behind(template: Template) -> None:
+    outputs = template.find_outputs("*")
+    key_id, _ = _only(template.find_resources("AWS::KMS::Key"))
+    log_id, _ = _log_bucket(template)
+    assert outputs["DataKeyArn"]["Value"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert outputs["AccessLogBucketName"]["Value"] == {"Ref": log_id}
+
+
 def test_key_encrypts_bucket_table_topic_queues_and_secrets(template: Template) -> None:
     key_arn = _key_arn(template)
     _, bucket = _roster_bucket(template)
