@@ -125,7 +125,8 @@ def build_exporter_role(
     The key grant is what S3 needs to encrypt the object with the bucket's key, and holds only
     for requests S3 makes on the role's behalf.
     """
-    assert district.exporter_principal, "only districts with an exporter_principal get a role"
+    if not district.exporter_principal:
+        raise ValueError(f"district {district.id} names no exporter_principal")
     role = iam.Role(
         scope,
         f"{EXPORTER_ROLE_PREFIX}{construct_suffix}",
@@ -151,11 +152,11 @@ def build_exporter_role(
         "IAM5",
         "The export job writes any file name, so PutObject needs every key under the "
         "district's own folder; nothing outside that folder is writable.",
-        applies_to=[f"Resource::<{_logical_ref(bucket)}.Arn>/{district.prefix}*"],
+        applies_to=[f"Resource::<{logical_id(bucket)}.Arn>/{district.prefix}*"],
     )
     return role
 
 
-def _logical_ref(bucket: s3.IBucket) -> str:
-    """The bucket's logical id as cdk-nag writes it in `applies_to` (`<LogicalId.Arn>`)."""
+def logical_id(bucket: s3.IBucket) -> str:
+    """The bucket's logical id, as cdk-nag writes it in `applies_to` (`<LogicalId.Arn>`)."""
     return Stack.of(bucket).get_logical_id(bucket.node.default_child)

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from cers_groups.tenants import District, Tenants
 from infra.nag import suppress
-from infra.security import S3_WRITE_KEY_ACTIONS
+from infra.security import S3_WRITE_KEY_ACTIONS, logical_id
 
 SERVER_ID = "SftpServer"
 USER_PREFIX = "SftpUser"
@@ -135,12 +135,11 @@ class SftpAccess(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
             )
         )
-        bucket_id = stack.get_logical_id(bucket.node.default_child)
         suppress(
             role,
             "IAM5",
             "An SFTP upload may have any file name, so PutObject needs every key under the "
             "district's own folder; nothing outside that folder is writable.",
-            applies_to=[f"Resource::<{bucket_id}.Arn>/{district.prefix}*"],
+            applies_to=[f"Resource::<{logical_id(bucket)}.Arn>/{district.prefix}*"],
         )
         return role

@@ -151,3 +151,20 @@ def test_pipeline_submissions_expire_after_the_configured_days(stack):
     days = stack.tenants.deployment.submission_ttl_days
     assert days == 365
     assert submission[res.SUBMISSION_EXPIRY] == int((created + timedelta(days=days)).timestamp())
+
+
+def test_pipeline_counts_a_file_cers_had_already_processed(stack, output):
+    stack.drop(VALID)
+    stack.run()
+    stack.standin.process(1)
+    stack.drop(VALID, name="again.csv")
+    stack.run()
+
+    emitted = _metrics(_json_lines(output()))
+
+    statuses = sorted(item["status"] for item in stack.submissions())
+    assert statuses == ["ACCEPTED", "PROCESSED"]
+    processed = [
+        line[res.FILES_PROCESSED] for name, _, line in emitted if name == res.FILES_PROCESSED
+    ]
+    assert processed == [[1.0]]
