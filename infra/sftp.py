@@ -97,8 +97,9 @@ class SftpAccess(Construct):
     ) -> iam.Role:
         """Put files in the district's folder and list it; never read a file back."""
         stack = Stack.of(self)
-        server_arn = stack.format_arn(
-            service="transfer", resource="server", resource_name=self.server_id
+        # Transfer Family assumes a user's role as that user: arn:...:user/<server id>/<name>.
+        user_arns = stack.format_arn(
+            service="transfer", resource="user", resource_name=f"{self.server_id}/*"
         )
         role = iam.Role(
             self,
@@ -107,7 +108,7 @@ class SftpAccess(Construct):
                 "transfer.amazonaws.com",
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": server_arn},
+                    "ArnLike": {"aws:SourceArn": user_arns},
                 },
             ),
             description=f"SFTP user of district {district.id}: put files in {district.prefix}",

@@ -432,7 +432,8 @@ def test_sftp_user_role_puts_and_lists_its_folder_and_reads_nothing(template: Te
     role = template.to_json()["Resources"][role_id]
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "transfer.amazonaws.com"}
-    assert "aws:SourceArn" in trust["Condition"]["ArnLike"]
+    source = json.dumps(trust["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":user/" in source and "ServerId" in source
     by_sid = {s["Sid"]: s for s in _role_statements(template, role_id)}
     assert set(by_sid) == {"ListOwnFolder", "PutRosters", "EncryptRostersThroughS3"}
     assert by_sid["PutRosters"]["Action"] == "s3:PutObject"
