@@ -116,7 +116,7 @@ def _bucket(name: str, *, notify_queue: str) -> str:
 
 
 def create_submissions_table(name: str) -> str:
-    """The submissions table with the stack's secondary indexes."""
+    """The submissions table with the stack's secondary indexes and time to live."""
     indexes = resources.SUBMISSION_INDEXES
     key_names = {resources.SUBMISSION_KEY}
     key_names.update(name for index in indexes for name in (index.partition_key, index.sort_key))
@@ -138,6 +138,10 @@ def create_submissions_table(name: str) -> str:
             for index in indexes
         ],
         BillingMode="PAY_PER_REQUEST",
+    )
+    boto3.client("dynamodb").update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": resources.SUBMISSION_EXPIRY},
     )
     return name
 

@@ -5,6 +5,7 @@ repeats nothing that has already happened: a validated file is not validated aga
 that reached UPLOADING is never sent a second time.
 """
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -13,8 +14,15 @@ from cers_groups import cers, cognito, storage
 from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject, file_name
-from cers_groups.observability import logger, metrics
-from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
+from cers_groups.observability import count_for_district, logger, metrics
+from cers_groups.resources import (
+    FILES_PROCESSED,
+    FILES_RECEIVED,
+    OPERATORS_AUDIENCE,
+    REPORTS_PREFIX,
+    UPLOAD_SECONDS,
+    VALIDATION_SECONDS,
+)
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
 from cers_groups.submissions import (
@@ -52,11 +60,15 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     store = SubmissionStore(settings.submissions_table)
     submission_id = dropped.submission_id
     district = settings.tenants.district_for_key(dropped.key)
+    logger.set_correlation_id(submission_id)
     logger.append_keys(submission_id=submission_id, district=district.id if district else None)
 
-    if store.create(submission_id, **_submission_fields(dropped, district)):
+    fields = _submission_fields(dropped, district)
+    ttl_days = settings.tenants.deployment.submission_ttl_days
+    if store.create(submission_id, ttl_days=ttl_days, **fields):
         logger.info("Roster received", key=dropped.key, size=dropped.size)
-        metrics.add_metric(name="FilesReceived", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=FILES_RECEIVED, unit=MetricUnit.Count, value=1)
+        count_for_district(FILES_RECEIVED, fields["district"])
 
     submission = store.get(submission_id) or {}
     if submission.get("status") == Status.RECEIVED and district is None:
@@ -73,6 +85,7 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
 
 def upload_submission(submission_id: str, settings: Settings, attempt: int) -> Status | None:
     store = SubmissionStore(settings.submissions_table)
+    logger.set_correlation_id(submission_id)
     logger.append_keys(submission_id=submission_id)
     submission = store.get(submission_id)
     if submission is None:
@@ -155,9 +168,11 @@ def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject)
 
 
 def _validate(dropped: DroppedObject, submission_id: str, district: District, store, settings):
+    started = time.monotonic()
     roster = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
     with roster.body:
         report = validate_roster(roster.body)
+    seconds = time.monotonic() - started
 
     report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
     storage.put_report(settings.bucket, report_key, _report_document(dropped, report))
@@ -183,6 +198,7 @@ def _validate(dropped: DroppedObject, submission_id: str, district: District, st
         name="FilesValid" if report.valid else "FilesInvalid", unit=MetricUnit.Count, value=1
     )
     metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=report.rows)
+    metrics.add_metric(name=VALIDATION_SECONDS, unit=MetricUnit.Seconds, value=seconds)
 
 
 def _sign_in_and_send(
@@ -240,6 +256,7 @@ def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, tok
     roster = storage.open_roster(
         submission["bucket"], submission["key"], submission.get("version_id")
     )
+    started = time.monotonic()
     try:
         with roster.body:
             answer = cers.CersClient(endpoint, token).submit_roster(
@@ -254,6 +271,11 @@ def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, tok
     store.advance(submission_id, Status.UPLOADING, status, **_import_fields(answer))
     logger.info("Roster sent to CERS", cers_import_id=answer.id, cers_status=answer.status)
     metrics.add_metric(name="FilesUploaded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name=UPLOAD_SECONDS, unit=MetricUnit.Seconds, value=time.monotonic() - started
+    )
+    if status == Status.PROCESSED:
+        metrics.add_metric(name=FILES_PROCESSED, unit=MetricUnit.Count, value=1)
 
 
 def _record_unknown_outcome(store: SubmissionStore, submission_id: str) -> None:

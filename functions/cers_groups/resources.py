@@ -42,9 +42,13 @@ OPERATORS_AUDIENCE = "operators"
 # Where SIS exports drop files, and where the product writes what it derives from them.
 INCOMING_PREFIX = "incoming/"
 REPORTS_PREFIX = "reports/"
+# Normalized copies of dropped rosters: kept, and expired, like the rosters themselves.
+NORMALIZED_PREFIX = "normalized/"
 
-# The submissions table: one item per dropped object.
+# The submissions table: one item per dropped object. DynamoDB deletes an item some time after
+# the epoch second in SUBMISSION_EXPIRY (its time-to-live attribute).
 SUBMISSION_KEY = "submission_id"
+SUBMISSION_EXPIRY = "expires_at"
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,23 @@ BY_DIGEST_INDEX = Index("by-digest", "district_digest", "created_at")
 # whose value is their status.
 PENDING_INDEX = Index("pending", "pending", "updated_at")
 SUBMISSION_INDEXES = (BY_DISTRICT_INDEX, BY_DIGEST_INDEX, PENDING_INDEX)
+
+
+# CloudWatch metrics the functions emit (Powertools, embedded metric format). Every metric
+# carries the SERVICE_DIMENSION; the per-district ones carry DISTRICT_DIMENSION as well, and
+# the stack's alarms and dashboard name them with exactly these dimensions.
+METRICS_NAMESPACE = "CersGroups"
+SERVICE_NAME = "cers-groups"
+SERVICE_DIMENSION = "service"
+DISTRICT_DIMENSION = "district"
+FILES_RECEIVED = "FilesReceived"  # also per district: the heartbeat alarms count it
+FILES_VALID = "FilesValid"
+FILES_INVALID = "FilesInvalid"
+FILES_UPLOADED = "FilesUploaded"
+FILES_PROCESSED = "FilesProcessed"
+FILES_FAILED = "FilesFailed"
+ROWS_VALIDATED = "RowsValidated"
+VALIDATION_SECONDS = "ValidationSeconds"
+UPLOAD_SECONDS = "UploadSeconds"
+# Per district, from the scheduled poller: submissions ACCEPTED by CERS too long ago.
+SUBMISSIONS_STUCK = "SubmissionsStuck"

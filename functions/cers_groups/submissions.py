@@ -12,7 +12,7 @@ import boto3
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from cers_groups.resources import PENDING_INDEX, SUBMISSION_KEY
+from cers_groups.resources import PENDING_INDEX, SUBMISSION_EXPIRY, SUBMISSION_KEY
 
 
 class Status(StrEnum):
@@ -58,7 +58,11 @@ PROBLEMS_KEPT = 20
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _stamp(datetime.now(UTC))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SubmissionStore:
@@ -71,12 +75,18 @@ class SubmissionStore:
         response = self._table.get_item(Key={SUBMISSION_KEY: submission_id}, ConsistentRead=True)
         return response.get("Item")
 
-    def create(self, submission_id: str, **fields: Any) -> bool:
-        """Record a new submission as RECEIVED; False when it already exists."""
-        stamp = now()
+    def create(self, submission_id: str, *, ttl_days: int | None = None, **fields: Any) -> bool:
+        """Record a new submission as RECEIVED; False when it already exists.
+
+        With ``ttl_days``, the item expires that many days after its creation (DynamoDB TTL).
+        """
+        created = datetime.now(UTC)
+        stamp = _stamp(created)
+        expiry = {SUBMISSION_EXPIRY: expires_at(created, ttl_days)} if ttl_days else {}
         item = {
             SUBMISSION_KEY: submission_id,
             **fields,
+            **expiry,
             "status": Status.RECEIVED.value,
             "created_at": stamp,
             "updated_at": stamp,
@@ -149,6 +159,11 @@ class SubmissionStore:
             UpdateExpression="SET alerted_at = :at",
             ExpressionAttributeValues={":at": now()},
         )
+
+
+def expires_at(created: datetime, ttl_days: int) -> int:
+    """The epoch second from which DynamoDB may delete an item created at ``created``."""
+    return int((created + timedelta(days=ttl_days)).timestamp())
 
 
 def digest_key(district: str, digest: str) -> str:

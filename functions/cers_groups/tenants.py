@@ -19,6 +19,12 @@ from cers_groups.errors import ConfigurationError
 from cers_groups.resources import INCOMING_PREFIX
 
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+# An IAM account root, role or user ARN: who may assume a district's drop role.
+PRINCIPAL_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9_+=,.@/-]+)$"
+# AWS Transfer Family user names.
+SFTP_USER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_@.-]{2,99}$"
+# CloudWatch evaluates an alarm over at most seven days of hourly periods.
+MAX_HEARTBEAT_HOURS = 168
 Check = Literal["error", "warning", "off"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -69,9 +75,14 @@ class District(_Settings):
     alert_emails: tuple[str, ...] = ()
     rules: RuleSettings = RuleSettings()
     hold: HoldSettings = HoldSettings()
-    heartbeat_hours: int | None = Field(default=None, ge=1)
-    exporter_principal: str | None = None  # ARN allowed to assume this district's drop role
-    sftp_user: str | None = None
+    # Alarm when no file arrived in this many hours; None: no such alarm.
+    heartbeat_hours: int | None = Field(default=None, ge=1, le=MAX_HEARTBEAT_HOURS)
+    # ARN allowed to assume this district's drop role (PutObject on its folder only).
+    exporter_principal: str | None = Field(
+        default=None, max_length=2048, pattern=PRINCIPAL_ARN_PATTERN
+    )
+    # The district's SFTP user, mapped to its folder; only with deployment.sftp_enabled.
+    sftp_user: str | None = Field(default=None, pattern=SFTP_USER_PATTERN)
 
     @model_validator(mode="after")
     def _https_endpoint(self) -> "District":
@@ -95,15 +106,35 @@ class District(_Settings):
         return f"{INCOMING_PREFIX}{self.id}/"
 
 
+class DeploymentSettings(_Settings):
+    """Settings of the whole deployment rather than of one district."""
+
+    # Dropped rosters (and normalized copies) expire this many days after they were written;
+    # an overwritten or expired version is deleted this many days after that.
+    roster_retention_days: int = Field(default=30, ge=1)
+    # Validation reports, the same way.
+    report_retention_days: int = Field(default=90, ge=1)
+    # DynamoDB deletes a submission this many days after it was created; None keeps them.
+    submission_ttl_days: int | None = Field(default=365, ge=1)
+    # The roster bucket's access logs, in the separate log bucket.
+    access_log_retention_days: int = Field(default=365, ge=1)
+    # An AWS Transfer Family SFTP server for the districts with an sftp_user (billed hourly).
+    sftp_enabled: bool = False
+
+
 class Tenants(_Settings):
     operator_emails: tuple[str, ...] = ()
     districts: tuple[District, ...] = Field(min_length=1)
+    deployment: DeploymentSettings = DeploymentSettings()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Tenants":
         ids = [district.id for district in self.districts]
         if len(set(ids)) != len(ids):
             raise ValueError("district ids must be unique")
+        users = [district.sftp_user for district in self.districts if district.sftp_user]
+        if len(set(users)) != len(users):
+            raise ValueError("sftp_user names must be unique")
         return self
 
     @cached_property

@@ -1,6 +1,10 @@
+from datetime import UTC, datetime, timedelta
+
+import boto3
 import pytest
 
-from cers_groups.submissions import Status, SubmissionStore, needs_alert
+from cers_groups.resources import SUBMISSION_EXPIRY
+from cers_groups.submissions import Status, SubmissionStore, expires_at, needs_alert
 from local_stack.moto_server import moto_server
 from local_stack.resources import create_submissions_table
 
@@ -59,3 +63,32 @@ def test_pending_index_lists_only_waiting_submissions(store):
 
     store.advance("sub-1", Status.ACCEPTED, Status.PROCESSED)
     assert "pending" not in store.get("sub-1")
+
+
+def test_create_with_ttl_days_sets_the_expiry_epoch(store):
+    store.create("sub-1", ttl_days=30, key="incoming/d1/a.csv", district="d1")
+
+    item = store.get("sub-1")
+    created = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
+    assert item[SUBMISSION_EXPIRY] == int((created + timedelta(days=30)).timestamp())
+
+
+def test_create_without_ttl_days_never_expires(store):
+    store.create("sub-1", key="incoming/d1/a.csv", district="d1")
+
+    assert SUBMISSION_EXPIRY not in store.get("sub-1")
+
+
+def test_table_expires_submissions_on_the_expiry_attribute(store):
+    ttl = boto3.client("dynamodb").describe_time_to_live(TableName="submissions-test")
+
+    assert ttl["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": SUBMISSION_EXPIRY,
+    }
+
+
+def test_expires_at_counts_whole_days_from_creation():
+    created = datetime(2026, 12, 3, 16, 30, 0, 500_000, tzinfo=UTC)
+
+    assert expires_at(created, 1) == int(datetime(2026, 12, 4, 16, 30, 0, tzinfo=UTC).timestamp())
