@@ -170,7 +170,7 @@ def test_compose_alert_bad_data_after_accepted_warns_of_partly_applied_groups():
     body = compose_alert(submission, "rosters", PAGE).body
 
     assert "some groups may already have been changed" in body
-    assert "Duplicate entry '...' for key 'PRIMARY'" in body
+    assert "Duplicate entry '...' for key '...'" in body
     assert "8977605235" not in body
 
 
