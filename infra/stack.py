@@ -242,7 +242,7 @@ class CersGroupsStack(Stack):
             )
         )
         self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
-        self.bucket.grant_put(function, f"{res.REPORTS_PREFIX}*")
+        self._grant_reports(function)
         self.table.grant_read_write_data(function)
         self.upload_queue.grant_send_messages(function)
         self.topic.grant_publish(function)
@@ -269,11 +269,17 @@ class CersGroupsStack(Stack):
             )
         )
         self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
+        self._grant_reports(function)
         self.table.grant_read_write_data(function)
         for secret in self.secrets.values():
             secret.grant_read(function)
         self.topic.grant_publish(function)
         return function
+
+    def _grant_reports(self, function: lambda_.Function) -> None:
+        """Reports are written again when a submission's status changes: read and put them."""
+        self.bucket.grant_read(function, f"{res.REPORTS_PREFIX}*")
+        self.bucket.grant_put(function, f"{res.REPORTS_PREFIX}*")
 
     def _build_outputs(self) -> None:
         # The description names the environment variable that carries the same value, so a

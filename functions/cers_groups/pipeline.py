@@ -9,12 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cers_groups import cers, cognito, storage
+from cers_groups import cers, cognito, reports, storage
 from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject, file_name
 from cers_groups.observability import logger, metrics
-from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
+from cers_groups.resources import OPERATORS_AUDIENCE
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
 from cers_groups.submissions import (
@@ -67,7 +67,7 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     if district and submission.get("status") == Status.VALIDATED:
         storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
 
-    _alert_if_needed(store, submission_id, settings)
+    _report_and_alert(store, submission_id, settings)
     return Status(submission["status"])
 
 
@@ -93,7 +93,7 @@ def upload_submission(submission_id: str, settings: Settings, attempt: int) -> S
     elif submission["status"] == Status.VALIDATED:
         _sign_in_and_send(submission, district, store, settings, attempt)
 
-    _alert_if_needed(store, submission_id, settings)
+    _report_and_alert(store, submission_id, settings)
     return Status((store.get(submission_id) or submission)["status"])
 
 
@@ -130,7 +130,7 @@ def give_up(submission_id: str, settings: Settings, error: Exception) -> None:
             f"Processing stopped after {MAX_ATTEMPTS} attempts because of an internal error"
             f" ({type(error).__name__}). Nothing was sent to CERS.",
         )
-    _alert_if_needed(store, submission_id, settings)
+    _report_and_alert(store, submission_id, settings)
 
 
 def _submission_fields(dropped: DroppedObject, district: District | None) -> dict[str, Any]:
@@ -159,8 +159,8 @@ def _validate(dropped: DroppedObject, submission_id: str, district: District, st
     with roster.body:
         report = validate_roster(roster.body)
 
-    report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
-    storage.put_report(settings.bucket, report_key, _report_document(dropped, report))
+    document = _report_document(dropped, report)
+    report_key = reports.write_validation_reports(settings.bucket, submission_id, document)
     outcome = Status.VALIDATED if report.valid else Status.INVALID
     store.advance(
         submission_id,
@@ -274,18 +274,30 @@ def _fail(store, submission_id, expected: Status, status: Status, failure: str, 
         metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
 
 
-def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
-    """One alert per failed submission, even when runs overlap; a run that dies after its claim
-    leaves the claim to go stale, so a later run sends the alert instead."""
+def _report_and_alert(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
+    """The report shows the recorded state, then one alert goes out per failed submission,
+    even when runs overlap; a run that dies after its claim leaves the claim to go stale, so a
+    later run sends the alert instead."""
     submission = store.get(submission_id)
-    if submission is None or not needs_alert(submission):
+    if submission is None:
         return
-    if not store.claim_alert(submission_id):
+    report_page = _refresh_report(submission, settings.bucket)
+    if not needs_alert(submission) or not store.claim_alert(submission_id):
         return
-    alert = compose_alert(submission, settings.bucket)
+    alert = compose_alert(submission, settings.bucket, report_page)
     publish_alert(settings.alert_topic_arn, alert, audience=submission["district"])
     store.mark_alerted(submission_id)
     logger.info("Alert sent", status=submission["status"])
+
+
+def _refresh_report(submission: dict[str, Any], bucket: str) -> str | None:
+    """The report page's key; None when it could not be written, which holds no alert back."""
+    try:
+        return reports.refresh_report(bucket, submission)
+    except Exception:  # noqa: BLE001 - the report is derived; the recorded status is what counts
+        logger.exception("Report not written")
+        metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=1)
+        return None
 
 
 def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:
