@@ -37,16 +37,16 @@ NEXT_STEPS = {
         " folder, incoming/<district id>/, or add the district to the tenants file."
     ),
     Status.INVALID: (
-        "Nothing was sent to CERS. Correct the rows listed above in the SIS export (or the file),"
-        " then drop the corrected file in the same folder again."
+        "Nothing was sent to CERS. Correct the rows with problems in the SIS export (or the"
+        " file), then drop the corrected file in the same folder again."
     ),
     Status.BAD_DATA: (
-        "Correct the rows CERS names above (the report shows its answer in full) and drop the"
-        " corrected file again."
+        "Correct the rows CERS names in its answer (the report shows the answer in full) and"
+        " drop the corrected file again."
     ),
     Status.AUTH_FAILED: (
-        "The file was not sent. Fix the CERS credential as described above, then drop the file"
-        " again. Repeated failed sign-ins can lock the account, so fix the credential first."
+        "The file was not sent. Fix the CERS credential as the failure describes, then drop the"
+        " file again. Repeated failed sign-ins can lock the account, so fix the credential first."
     ),
     Status.UPLOAD_FAILED: (
         "The file was not delivered to CERS. If CERS is down, wait for it to recover, then drop"
