@@ -15,8 +15,6 @@ from cers_groups.redaction import redact_cers_message
 from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
 from cers_groups.submissions import PROBLEMS_KEPT, Status
 
-__all__ = ["Alert", "compose_alert", "counted", "publish_alert", "redact_cers_message"]
-
 SUBJECT_LIMIT = 100  # SNS rejects longer e-mail subjects.
 LISTED_PROBLEMS = PROBLEMS_KEPT
 LISTED_CERS_LINES = 20
@@ -88,7 +86,7 @@ def compose_alert(submission: dict[str, Any], bucket: str, report_page: str | No
         f"Submission id: {submission['submission_id']}",
     ]
     return Alert(
-        subject=_fit_subject(f"{subject} {outcome(status)}"),
+        subject=fit_subject(f"{subject} {outcome(status)}"),
         body="\n\n".join(section for section in sections if section) + "\n",
     )
 
@@ -252,7 +250,8 @@ def _report_location(submission: dict[str, Any], bucket: str, report_page: str |
     )
 
 
-def _fit_subject(subject: str) -> str:
+def fit_subject(subject: str) -> str:
+    """Printable ASCII within SNS's limit for e-mail subjects."""
     printable = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)
     if len(printable) <= SUBJECT_LIMIT:
         return printable

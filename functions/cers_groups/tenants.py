@@ -70,6 +70,8 @@ class District(_Settings):
     rules: RuleSettings = RuleSettings()
     hold: HoldSettings = HoldSettings()
     heartbeat_hours: int | None = Field(default=None, ge=1)
+    # One e-mail a day to the district's alert addresses: the files sent and their outcomes.
+    daily_summary: bool = False
     exporter_principal: str | None = None  # ARN allowed to assume this district's drop role
     sftp_user: str | None = None
 
