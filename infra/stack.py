@@ -11,6 +11,9 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -46,6 +49,15 @@ UPLOADER_HANDLER = "cers_groups.handlers.uploader.lambda_handler"
 # CERS validates the file inside the POST: a large roster keeps the request open for minutes.
 UPLOADER_TIMEOUT = Duration.minutes(10)
 UPLOADER_CONCURRENCY = 5
+
+# Scheduled functions. 14:00 UTC is 6 a.m. in California in winter, 7 a.m. in summer.
+DAILY_SUMMARY_ID = "DailySummaryFunction"
+DAILY_SUMMARY_HANDLER = "cers_groups.handlers.daily_summary.lambda_handler"
+DAILY_SUMMARY_SCHEDULE = events.Schedule.cron(minute="0", hour="14")
+SUBSCRIPTION_CHECK_ID = "AlertSubscriptionCheckFunction"
+SUBSCRIPTION_CHECK_HANDLER = "cers_groups.handlers.alert_subscriptions.lambda_handler"
+SUBSCRIPTION_CHECK_SCHEDULE = events.Schedule.cron(minute="30", hour="14")
+SCHEDULED_TIMEOUT = Duration.minutes(2)
 
 # AWS guidance for SQS event sources: visibility timeout at least six times the function's.
 VISIBILITY_FACTOR = 6
@@ -103,6 +115,22 @@ class CersGroupsStack(Stack):
         environment = self._environment()
         self.validator = self._build_validator(code, environment)
         self.uploader = self._build_uploader(code, environment)
+        self.daily_summary = self._build_scheduled(
+            DAILY_SUMMARY_ID, DAILY_SUMMARY_HANDLER, DAILY_SUMMARY_SCHEDULE, code, environment
+        )
+        self.table.grant_read_data(self.daily_summary)
+        self.subscription_check = self._build_scheduled(
+            SUBSCRIPTION_CHECK_ID,
+            SUBSCRIPTION_CHECK_HANDLER,
+            SUBSCRIPTION_CHECK_SCHEDULE,
+            code,
+            environment,
+        )
+        self.subscription_check.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sns:ListSubscriptionsByTopic"], resources=[self.topic.topic_arn]
+            )
+        )
         self._build_outputs()
 
     def _build_bucket(self) -> s3.Bucket:
@@ -273,6 +301,31 @@ class CersGroupsStack(Stack):
         self.table.grant_read_write_data(function)
         for secret in self.secrets.values():
             secret.grant_read(function)
+        self.topic.grant_publish(function)
+        return function
+
+    def _build_scheduled(
+        self,
+        id_: str,
+        handler: str,
+        schedule: events.Schedule,
+        code: lambda_.Code,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        """A function an EventBridge schedule runs, publishing to the alert topic. A failed run
+        is not retried, so no e-mail goes out twice; it shows in the function's Errors metric."""
+        function = self._build_function(
+            id_,
+            code=code,
+            handler=handler,
+            timeout=SCHEDULED_TIMEOUT,
+            memory_size=256,
+            retry_attempts=0,
+            environment=environment,
+        )
+        events.Rule(
+            self, f"{id_}Schedule", schedule=schedule, targets=[targets.LambdaFunction(function)]
+        )
         self.topic.grant_publish(function)
         return function
 
