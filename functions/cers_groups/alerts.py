@@ -194,10 +194,13 @@ def _problem_list(submission: dict[str, Any]) -> str:
         "Rules broken:" if complete else "Rules broken among the problems listed below:",
     ]
     lines += [f"  - {rule}: {counted(count, 'time')}" for rule, count in counts.items()]
+    if len(problems) < total:
+        listed = f"The first {counted(len(problems), 'problem')}"
+    else:
+        listed = "The problem" if total == 1 else "The problems"
     lines += [
         "",
-        f"The first {counted(len(problems), 'problem')}. Row N is the N-th data row after the"
-        " header, which is line N+1 of the file:",
+        f"{listed}. Row N is the N-th data row after the header, which is line N+1 of the file:",
     ]
     for problem in problems:
         where = f"row {problem['row']}" if problem.get("row") is not None else "whole file"

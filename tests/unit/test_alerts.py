@@ -39,6 +39,7 @@ def test_compose_alert_invalid_names_district_file_outcome_rows_report_and_id():
     assert "The roster file roster.csv failed validation at 2026-12-03 16:40:13 UTC." in body
     assert "File: s3://rosters/incoming/sample-usd/roster.csv" in body
     assert "2 problems found in 40 data rows; 2 rules broken." in body
+    assert "The problems. Row N is the N-th data row" in body
     assert "  - row 7 [group-name-characters]: Group names may only ..." in body
     assert "  - row 12 [school-year-format]: school_year must be ..." in body
     assert "What to do next:\nNothing was sent to CERS." in body
@@ -101,7 +102,7 @@ def test_compose_alert_singular_wording():
 
     assert "1 problem found in 1 data row; 1 rule broken." in body
     assert "  - school-year-format: 1 time\n" in body
-    assert "The first 1 problem." in body
+    assert "The problem. Row N is the N-th data row" in body
     assert "more problem" not in body
 
 
