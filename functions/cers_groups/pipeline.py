@@ -67,7 +67,7 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     if district and submission.get("status") == Status.VALIDATED:
         storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
 
-    _report_and_alert(store, submission_id, settings)
+    _alert_if_needed(store, submission_id, settings)
     return Status(submission["status"])
 
 
@@ -93,7 +93,7 @@ def upload_submission(submission_id: str, settings: Settings, attempt: int) -> S
     elif submission["status"] == Status.VALIDATED:
         _sign_in_and_send(submission, district, store, settings, attempt)
 
-    _report_and_alert(store, submission_id, settings)
+    _alert_if_needed(store, submission_id, settings)
     return Status((store.get(submission_id) or submission)["status"])
 
 
@@ -130,7 +130,7 @@ def give_up(submission_id: str, settings: Settings, error: Exception) -> None:
             f"Processing stopped after {MAX_ATTEMPTS} attempts because of an internal error"
             f" ({type(error).__name__}). Nothing was sent to CERS.",
         )
-    _report_and_alert(store, submission_id, settings)
+    _alert_if_needed(store, submission_id, settings)
 
 
 def _submission_fields(dropped: DroppedObject, district: District | None) -> dict[str, Any]:
@@ -274,10 +274,10 @@ def _fail(store, submission_id, expected: Status, status: Status, failure: str, 
         metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
 
 
-def _report_and_alert(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
-    """The report shows the recorded state, then one alert goes out per failed submission,
-    even when runs overlap; a run that dies after its claim leaves the claim to go stale, so a
-    later run sends the alert instead."""
+def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
+    """Every step ends here: the report is brought up to the recorded state, then one alert goes
+    out per failed submission, even when runs overlap; a run that dies after its claim leaves
+    the claim to go stale, so a later run sends the alert instead."""
     submission = store.get(submission_id)
     if submission is None:
         return

@@ -135,3 +135,18 @@ def test_reports_bad_data_page_keeps_the_cers_answer_the_email_hides(stack):
     assert "School [99123450122222] can not be found" in page
     [email] = stack.alert_emails()
     assert "99123450122222" not in email["body"]
+
+
+def test_reports_a_report_that_cannot_be_written_holds_no_alert_back(stack, monkeypatch, capsys):
+    # The functions write reports to the bucket their settings name; point that at none.
+    monkeypatch.setenv("ROSTER_BUCKET", "no-such-bucket")
+    stack.put("incoming/roster.csv", VALID.read_bytes())
+
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "REJECTED"
+    [email] = stack.alert_emails()
+    assert "outside every district" in email["subject"]
+    assert "Full report" not in email["body"]
+    assert '"ReportsFailed":[1.0]' in capsys.readouterr().out
