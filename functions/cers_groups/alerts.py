@@ -27,6 +27,7 @@ OUTCOMES = {
     Status.UPLOAD_FAILED: "could not be delivered to CERS",
     Status.OUTCOME_UNKNOWN: "has an unknown outcome at CERS",
     Status.ERROR: "could not be processed",
+    Status.ON_HOLD: "was held back as a likely broken export",
 }
 
 NEXT_STEPS = {
@@ -57,6 +58,12 @@ NEXT_STEPS = {
     Status.ERROR: (
         "The file is kept in the bucket. Operators: look up the submission id in the functions'"
         " logs, fix the cause, then drop the file again."
+    ),
+    Status.ON_HOLD: (
+        "Nothing was sent to CERS. Check whether the groups really lost those students. If so,"
+        " an operator sends the file with `cers-groups release <submission>`; if the export is"
+        " broken, `cers-groups reject <submission>` closes it, and the corrected export can be"
+        " dropped again."
     ),
 }
 

@@ -17,6 +17,8 @@ from cers_groups.events import file_name
 from cers_groups.submissions import FAILURES, Status
 
 GOOD = frozenset({Status.VALIDATED, Status.ACCEPTED, Status.PROCESSED})
+# Not failures, but waiting for a person.
+NEEDS_A_PERSON = frozenset({Status.ON_HOLD})
 
 PAGE = Template(
     """<!DOCTYPE html>
@@ -87,7 +89,7 @@ def render_report_page(document: dict[str, Any], now: datetime | None = None) ->
         failure=f'<p class="failure">{_e(document["failure"])}</p>'
         if document.get("failure")
         else "",
-        next_step=_e(next_step(status)) if status in FAILURES else "Nothing.",
+        next_step=_e(next_step(status)) if status in FAILURES | NEEDS_A_PERSON else "Nothing.",
         facts=_facts(document),
         problems=_problems(document),
         changes=_changes(document.get("changes")),

@@ -211,3 +211,17 @@ def test_report_page_of_a_file_never_read_has_no_problem_section():
     assert "Problems" not in texts(page, "h2")
     assert "The file is not inside any district&#x27;s folder." in page
     assert "not validated" in texts(page, "td")
+
+
+def test_report_page_of_a_held_file_says_how_to_release_or_reject_it():
+    held = {"status": "ON_HOLD", "at": "2026-12-03T16:40:13.250Z"}
+    item = submission(status="ON_HOLD", history=[held])
+
+    page = render_report_page(with_submission(validation_document(valid=True, errors=[]), item))
+
+    assert (
+        "<strong>ON_HOLD</strong>: The roster file was held back as a likely broken export at "
+        in (page)
+    )
+    assert "cers-groups release &lt;submission&gt;" in page
+    assert "cers-groups reject &lt;submission&gt;" in page
