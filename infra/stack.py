@@ -16,6 +16,8 @@ from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -66,6 +68,14 @@ UPLOADER_HANDLER = "cers_groups.handlers.uploader.lambda_handler"
 # CDK creates this function (one per stack) to set the bucket's notification configuration.
 NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
+# Scheduled functions. 14:00 UTC is 6 a.m. in California in winter, 7 a.m. in summer.
+DAILY_SUMMARY_ID = "DailySummaryFunction"
+DAILY_SUMMARY_HANDLER = "cers_groups.handlers.daily_summary.lambda_handler"
+DAILY_SUMMARY_SCHEDULE = events.Schedule.cron(minute="0", hour="14")
+SUBSCRIPTION_CHECK_ID = "AlertSubscriptionCheckFunction"
+SUBSCRIPTION_CHECK_HANDLER = "cers_groups.handlers.alert_subscriptions.lambda_handler"
+SUBSCRIPTION_CHECK_SCHEDULE = events.Schedule.cron(minute="30", hour="14")
+SCHEDULED_TIMEOUT = Duration.minutes(2)
 MAX_RECEIVE_COUNT = 3
 DLQ_RETENTION = Duration.days(14)
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
@@ -128,6 +138,22 @@ class CersGroupsStack(Stack):
         environment = self._environment()
         self.validator = self._build_validator(code, environment)
         self.uploader = self._build_uploader(code, environment)
+        self.daily_summary = self._build_scheduled(
+            DAILY_SUMMARY_ID, DAILY_SUMMARY_HANDLER, DAILY_SUMMARY_SCHEDULE, code, environment
+        )
+        self.table.grant_read_data(self.daily_summary)
+        self.subscription_check = self._build_scheduled(
+            SUBSCRIPTION_CHECK_ID,
+            SUBSCRIPTION_CHECK_HANDLER,
+            SUBSCRIPTION_CHECK_SCHEDULE,
+            code,
+            environment,
+        )
+        self.subscription_check.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sns:ListSubscriptionsByTopic"], resources=[self.topic.topic_arn]
+            )
+        )
         self.exporter_roles = self._build_exporter_roles()
         self.sftp = self._build_sftp()
         self.monitoring = self._build_monitoring()
@@ -328,7 +354,7 @@ class CersGroupsStack(Stack):
             )
         )
         self._grant_read_rosters(function)
-        self._grant_write_reports(function)
+        self._grant_reports(function)
         self.table.grant_read_write_data(function)
         self.upload_queue.grant_send_messages(function)
         self.topic.grant_publish(function)
@@ -355,6 +381,7 @@ class CersGroupsStack(Stack):
             )
         )
         self._grant_read_rosters(function)
+        self._grant_reports(function)
         self.table.grant_read_write_data(function)
         for secret in self.secrets.values():
             secret.grant_read(function)
@@ -372,15 +399,16 @@ class CersGroupsStack(Stack):
         )
         self.key.grant_decrypt(function)
 
-    def _grant_write_reports(self, function: lambda_.Function) -> None:
+    def _grant_reports(self, function: lambda_.Function) -> None:
+        """Reports are written again when a submission's status changes: read and put them."""
         function.add_to_role_policy(
             iam.PolicyStatement(
-                sid="WriteReports",
-                actions=["s3:PutObject"],
+                sid="ReadWriteReports",
+                actions=["s3:GetObject", "s3:PutObject"],
                 resources=[self.bucket.arn_for_objects(f"{res.REPORTS_PREFIX}*")],
             )
         )
-        self.key.grant(function, "kms:GenerateDataKey")
+        self.key.grant(function, "kms:Decrypt", "kms:GenerateDataKey")
 
     def _build_exporter_roles(self) -> dict[str, iam.Role]:
         """A drop role for each district that names the principal of its SIS export."""
@@ -435,6 +463,31 @@ class CersGroupsStack(Stack):
                 "AWSLambdaBasicExecutionRole"
             ],
         )
+
+    def _build_scheduled(
+        self,
+        id_: str,
+        handler: str,
+        schedule: events.Schedule,
+        code: lambda_.Code,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        """A function an EventBridge schedule runs, publishing to the alert topic. A failed run
+        is not retried, so no e-mail goes out twice; it shows in the function's Errors metric."""
+        function = self._build_function(
+            id_,
+            code=code,
+            handler=handler,
+            timeout=SCHEDULED_TIMEOUT,
+            memory_size=256,
+            retry_attempts=0,
+            environment=environment,
+        )
+        events.Rule(
+            self, f"{id_}Schedule", schedule=schedule, targets=[targets.LambdaFunction(function)]
+        )
+        self.topic.grant_publish(function)
+        return function
 
     def _build_outputs(self) -> None:
         # The description names the environment variable that carries the same value, so a

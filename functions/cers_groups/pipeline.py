@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cers_groups import cers, cognito, storage
+from cers_groups import cers, cognito, reports, storage
 from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject, file_name
@@ -19,7 +19,6 @@ from cers_groups.resources import (
     FILES_PROCESSED,
     FILES_RECEIVED,
     OPERATORS_AUDIENCE,
-    REPORTS_PREFIX,
     UPLOAD_SECONDS,
     VALIDATION_SECONDS,
 )
@@ -174,8 +173,8 @@ def _validate(dropped: DroppedObject, submission_id: str, district: District, st
         report = validate_roster(roster.body)
     seconds = time.monotonic() - started
 
-    report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
-    storage.put_report(settings.bucket, report_key, _report_document(dropped, report))
+    document = _report_document(dropped, report)
+    report_key = reports.write_validation_reports(settings.bucket, submission_id, document)
     outcome = Status.VALIDATED if report.valid else Status.INVALID
     store.advance(
         submission_id,
@@ -297,17 +296,29 @@ def _fail(store, submission_id, expected: Status, status: Status, failure: str, 
 
 
 def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
-    """One alert per failed submission, even when runs overlap; a run that dies after its claim
-    leaves the claim to go stale, so a later run sends the alert instead."""
+    """Every step ends here: the report is brought up to the recorded state, then one alert goes
+    out per failed submission, even when runs overlap; a run that dies after its claim leaves
+    the claim to go stale, so a later run sends the alert instead."""
     submission = store.get(submission_id)
-    if submission is None or not needs_alert(submission):
+    if submission is None:
         return
-    if not store.claim_alert(submission_id):
+    report_page = _refresh_report(submission, settings.bucket)
+    if not needs_alert(submission) or not store.claim_alert(submission_id):
         return
-    alert = compose_alert(submission, settings.bucket)
+    alert = compose_alert(submission, settings.bucket, report_page)
     publish_alert(settings.alert_topic_arn, alert, audience=submission["district"])
     store.mark_alerted(submission_id)
     logger.info("Alert sent", status=submission["status"])
+
+
+def _refresh_report(submission: dict[str, Any], bucket: str) -> str | None:
+    """The report page's key; None when it could not be written, which holds no alert back."""
+    try:
+        return reports.refresh_report(bucket, submission)
+    except Exception:  # noqa: BLE001 - the report is derived; the recorded status is what counts
+        logger.exception("Report not written")
+        metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=1)
+        return None
 
 
 def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:

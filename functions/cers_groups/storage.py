@@ -1,10 +1,11 @@
-"""S3 and SQS adapters: reading dropped rosters, writing reports, queueing uploads."""
+"""S3 and SQS adapters: reading dropped rosters, reading and writing reports, queueing uploads."""
 
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 
@@ -31,6 +32,24 @@ def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
         Body=json.dumps(document, indent=2).encode(),
         ContentType="application/json",
     )
+
+
+def put_text(bucket: str, key: str, text: str, content_type: str) -> None:
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=text.encode(), ContentType=f"{content_type}; charset=utf-8"
+    )
+
+
+def get_report(bucket: str, key: str) -> dict[str, Any] | None:
+    """A JSON report written by ``put_report``; None when there is none at ``key``."""
+    try:
+        response = boto3.client("s3").get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    with response["Body"] as body:
+        return json.loads(body.read())
 
 
 def queue_upload(queue_url: str, submission_id: str, district: str) -> None:

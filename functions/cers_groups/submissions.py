@@ -9,10 +9,15 @@ from enum import StrEnum
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from cers_groups.resources import PENDING_INDEX, SUBMISSION_EXPIRY, SUBMISSION_KEY
+from cers_groups.resources import (
+    BY_DISTRICT_INDEX,
+    PENDING_INDEX,
+    SUBMISSION_EXPIRY,
+    SUBMISSION_KEY,
+)
 
 
 class Status(StrEnum):
@@ -74,6 +79,23 @@ class SubmissionStore:
     def get(self, submission_id: str) -> dict[str, Any] | None:
         response = self._table.get_item(Key={SUBMISSION_KEY: submission_id}, ConsistentRead=True)
         return response.get("Item")
+
+    def created_between(self, district: str, since: str, until: str) -> list[dict[str, Any]]:
+        """A district's submissions created at or after ``since`` and before ``until`` (ISO UTC
+        times), oldest first, from the by-district index."""
+        in_district = Key(BY_DISTRICT_INDEX.partition_key).eq(district)
+        in_window = Key(BY_DISTRICT_INDEX.sort_key).between(since, until)
+        request: dict[str, Any] = {
+            "IndexName": BY_DISTRICT_INDEX.name,
+            "KeyConditionExpression": in_district & in_window,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._table.query(**request)
+            items.extend(item for item in response["Items"] if item["created_at"] < until)
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def create(self, submission_id: str, *, ttl_days: int | None = None, **fields: Any) -> bool:
         """Record a new submission as RECEIVED; False when it already exists.

@@ -77,6 +77,8 @@ class District(_Settings):
     hold: HoldSettings = HoldSettings()
     # Alarm when no file arrived in this many hours; None: no such alarm.
     heartbeat_hours: int | None = Field(default=None, ge=1, le=MAX_HEARTBEAT_HOURS)
+    # One e-mail a day to the district's alert addresses: the files sent and their outcomes.
+    daily_summary: bool = False
     # ARN allowed to assume this district's drop role (PutObject on its folder only).
     exporter_principal: str | None = Field(
         default=None, max_length=2048, pattern=PRINCIPAL_ARN_PATTERN

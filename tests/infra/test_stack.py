@@ -561,13 +561,16 @@ def test_object_access_is_limited_to_prefixes(template: Template) -> None:
     assert f'"/{res.INCOMING_PREFIX}*"' in validator
     assert f'"/{res.REPORTS_PREFIX}*"' in validator
     assert f'"/{res.INCOMING_PREFIX}*"' in uploader
-    assert res.REPORTS_PREFIX not in uploader
+    assert f'"/{res.REPORTS_PREFIX}*"' in uploader
     for document in (validator, uploader):
         assert '"/*"' not in document
 
 
-def test_uploader_writes_no_objects(template: Template) -> None:
-    assert _allowed_on(_statements(template, UPLOADER_HANDLER), "s3:PutObject") == []
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_functions_write_objects_only_under_reports(template: Template, handler: str) -> None:
+    [resource] = _allowed_on(_statements(template, handler), "s3:PutObject")
+
+    assert json.dumps(resource).endswith(f'"/{res.REPORTS_PREFIX}*"]]}}')
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
