@@ -242,6 +242,8 @@ class CersGroupsStack(Stack):
             )
         )
         self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
+        # The safety hold reads the member counts kept for the last processed upload.
+        self.bucket.grant_read(function, f"{res.REPORTS_PREFIX}*")
         self.bucket.grant_put(function, f"{res.REPORTS_PREFIX}*")
         self.table.grant_read_write_data(function)
         self.upload_queue.grant_send_messages(function)

@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
+
+MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,25 @@ def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
         Key=key,
         Body=json.dumps(document, indent=2).encode(),
         ContentType="application/json",
+    )
+
+
+def get_report(bucket: str, key: str) -> dict[str, Any] | None:
+    """A JSON document written by ``put_report``; None when there is no such object."""
+    try:
+        response = boto3.client("s3").get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_missing_object(error):
+            return None
+        raise
+    with response["Body"] as body:
+        return json.loads(body.read())
+
+
+def is_missing_object(error: Exception) -> bool:
+    """True for S3's answer that the object or version does not exist."""
+    return (
+        isinstance(error, ClientError) and error.response["Error"]["Code"] in MISSING_OBJECT_CODES
     )
 
 
