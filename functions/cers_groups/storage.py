@@ -63,3 +63,16 @@ def queue_upload(queue_url: str, submission_id: str, district: str) -> None:
         MessageGroupId=district,
         MessageDeduplicationId=submission_id,
     )
+
+
+def queue_forced_upload(
+    queue_url: str, submission_id: str, district: str, deduplication_id: str
+) -> None:
+    """An upload an operator forces (a file CERS already has): the uploader sends it even
+    though an earlier submission of the same bytes exists."""
+    boto3.client("sqs").send_message(
+        QueueUrl=queue_url,
+        MessageBody=json.dumps({"submission_id": submission_id, "force": True}),
+        MessageGroupId=district,
+        MessageDeduplicationId=deduplication_id,
+    )

@@ -11,9 +11,10 @@ import boto3
 import pytest
 
 from cers_groups.handlers import validator
-from cers_groups.submissions import Status, SubmissionStore
 from local_stack.lambda_runner import LambdaContext, sqs_event
 from local_stack.stack import TENANTS_TEMPLATE, local_stack
+from tests import flows
+from tests.flows import process, processed_upload
 from tests.rosters import SCHOOL_A, SCHOOL_B, write_roster
 
 BASELINE = {(SCHOOL_A, f"Gr{n}_Math") for n in range(4)} | {(SCHOOL_B, "Gr9_ELA")}
@@ -30,28 +31,15 @@ def baseline_groups() -> dict[tuple[str, str], int]:
 
 
 def process_baseline(stack, tmp_path: Path, groups: dict | None = None) -> dict:
-    """A roster sent, processed by CERS, and recorded PROCESSED: the district's last upload."""
-    stack.drop(write_roster(tmp_path / "baseline.csv", groups or baseline_groups()))
-    stack.run()
-    [submission] = stack.submissions()
-    assert submission["status"] == "ACCEPTED"
-    stack.standin.process(int(submission["cers_import_id"]))
-    store = SubmissionStore(stack.resources.table)
-    assert store.advance(
-        submission["submission_id"], Status.ACCEPTED, Status.PROCESSED, cers_status="PROCESSED"
-    )
-    return submission
+    return processed_upload(stack, tmp_path, groups or baseline_groups())
 
 
 def drop_and_run(stack, tmp_path: Path, groups: dict, name: str = "next.csv") -> dict:
-    stack.drop(write_roster(tmp_path / name, groups))
-    stack.run()
-    return next(item for item in stack.submissions() if item["key"].endswith(name))
+    return flows.drop_and_run(stack, tmp_path, groups, name)
 
 
 def report(stack, key: str) -> dict:
-    body = boto3.client("s3").get_object(Bucket=stack.resources.bucket, Key=key)["Body"]
-    return json.loads(body.read())
+    return flows.report(stack, key)
 
 
 def test_safety_hold_first_upload_is_sent_and_its_counts_kept(stack, tmp_path):
@@ -116,10 +104,7 @@ def test_safety_hold_groups_missing_from_the_new_file_are_not_drops(stack, tmp_p
 def test_safety_hold_compares_with_the_latest_processed_upload(stack, tmp_path):
     process_baseline(stack, tmp_path, dict.fromkeys(sorted(BASELINE), 40))
     second = drop_and_run(stack, tmp_path, dict.fromkeys(sorted(BASELINE), 36), "second.csv")
-    stack.standin.process(int(second["cers_import_id"]))
-    SubmissionStore(stack.resources.table).advance(
-        second["submission_id"], Status.ACCEPTED, Status.PROCESSED
-    )
+    process(stack, second)
 
     held = drop_and_run(stack, tmp_path, dict.fromkeys(sorted(BASELINE), 18), "third.csv")
 
