@@ -19,6 +19,7 @@ Group names and school ids are row contents: they go into the documents kept in 
 never into the alert text, which gives counts only.
 """
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -63,11 +64,12 @@ class GroupCounts:
     def students(self) -> int:
         return sum(count.students for count in self.groups.values())
 
-    def add(self, count: GroupCount) -> None:
+    def add(self, count: GroupCount, key: GroupKey | None = None) -> None:
         """Adds a finished group; a group seen twice (not in a valid file) adds up."""
-        known = self.groups.get(count.key)
+        key = key or count.key
+        known = self.groups.get(key)
         if known is None:
-            self.groups[count.key] = count
+            self.groups[key] = count
             return
         known.students += count.students
         known.users += count.users
@@ -109,13 +111,18 @@ def count_groups(stream: BinaryIO) -> GroupCounts:
     counts = GroupCounts()
     records = roster_records(stream)
     next(records, None)  # the header
-    for count in _group_blocks(records):
-        counts.add(count)
+    for key, count in _group_blocks(records):
+        counts.add(count, key)
     return counts
 
 
-def _group_blocks(records: Iterator[list[str]]) -> Iterator[GroupCount]:
-    """One GroupCount per contiguous run of rows of the same group."""
+def _group_blocks(records: Iterator[list[str]]) -> Iterator[tuple[GroupKey, GroupCount]]:
+    """One GroupCount, with its key, per contiguous run of rows of the same group.
+
+    A row with the same three key values as the row before costs one compare; school ids and
+    years repeat across groups, so one copy of each is kept.
+    """
+    raw: tuple[str, str, str] | None = None
     key: GroupKey | None = None
     current: GroupCount | None = None
     students: set[str] = set()
@@ -123,19 +130,21 @@ def _group_blocks(records: Iterator[list[str]]) -> Iterator[GroupCount]:
     for record in records:
         if len(record) != len(HEADER):
             continue
-        row_key = group_key(record[SCHOOL], record[GROUP], record[YEAR])
-        if row_key != key:
-            if current is not None:
-                yield _finished(current, students, users)
-            key = row_key
-            current = GroupCount(record[SCHOOL].strip(), record[GROUP].strip(), row_key[2])
-            students, users = set(), set()
+        if (record[GROUP], record[SCHOOL], record[YEAR]) != raw:
+            raw = (record[GROUP], record[SCHOOL], record[YEAR])
+            row_key = group_key(record[SCHOOL], record[GROUP], record[YEAR])
+            if row_key != key:
+                if current is not None:
+                    yield key, _finished(current, students, users)
+                key = row_key = (sys.intern(row_key[0]), row_key[1], sys.intern(row_key[2]))
+                current = GroupCount(row_key[0], record[GROUP].strip(), row_key[2])
+                students, users = set(), set()
         if ssid := record[SSID].strip():
             students.add(ssid)
         if login := record[LOGIN].strip():
             users.add(login)
     if current is not None:
-        yield _finished(current, students, users)
+        yield key, _finished(current, students, users)
 
 
 def _finished(count: GroupCount, students: set[str], users: set[str]) -> GroupCount:
