@@ -11,6 +11,8 @@ import boto3
 import pytest
 
 from cers_groups.handlers import validator
+from cers_groups.operations import Operations
+from cers_groups.submissions import SubmissionStore
 from local_stack.lambda_runner import LambdaContext, sqs_event
 from local_stack.stack import TENANTS_TEMPLATE, local_stack
 from tests import flows
@@ -166,3 +168,21 @@ def _queued(queue_url: str) -> int:
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_safety_hold_released_file_is_not_held_again_by_a_redelivered_event(stack, tmp_path):
+    process_baseline(stack, tmp_path)
+    stack.drop(write_roster(tmp_path / "next.csv", dict.fromkeys(sorted(BASELINE), 1)))
+    event = receive_validate_event(stack)
+    validator.lambda_handler(event, LambdaContext("validator"))
+    [held] = [item for item in stack.submissions() if item["status"] == "ON_HOLD"]
+
+    Operations(stack.deployment()).release(held["submission_id"], operator="test")
+    validator.lambda_handler(event, LambdaContext("validator"))  # SQS delivers it again
+    stack.run()
+
+    item = SubmissionStore(stack.resources.table).get(held["submission_id"])
+    assert item["status"] == "ACCEPTED"
+    assert [step["status"] for step in item["history"]].count("ON_HOLD") == 1
+    assert len(stack.standin.received) == 2
+    assert len(stack.alert_emails()) == 1
