@@ -8,7 +8,8 @@ one alert; it waits there until an operator releases or rejects it.
 
 Like every step, it starts from the recorded status, so running it twice repeats nothing: the
 check runs only on a submission validated once and never held (a released or re-sent
-submission is not checked again), and the alert is claimed once.
+submission is neither checked nor queued again: the operator's command queued it), and the
+alert is claimed once.
 """
 
 from typing import Any
@@ -36,9 +37,12 @@ def report_key(submission_id: str, name: str) -> str:
 def clear_to_send(
     submission: dict[str, Any], district: District, store: SubmissionStore, settings: Settings
 ) -> bool:
-    """True when the validated submission may be queued for upload; False when it is held."""
+    """True when the validated submission may be queued for upload; False when it is held,
+    or when an operator's release or resend made it VALIDATED again (and queued it)."""
     submission_id = submission["submission_id"]
-    if submission["status"] == Status.VALIDATED and _first_validation(submission):
+    if submission["status"] == Status.VALIDATED and not _first_validation(submission):
+        return False
+    if submission["status"] == Status.VALIDATED:
         _check(submission, district, store, settings)
         submission = store.get(submission_id) or submission
 

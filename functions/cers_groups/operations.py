@@ -32,9 +32,17 @@ class _Awaited(StrEnum):
 # holds the same string either way.
 DUPLICATE = getattr(Status, "DUPLICATE", _Awaited.DUPLICATE)
 
+# Statuses of a file that CERS received (or may have): a held file released after one of these
+# would undo it.
+SENT = frozenset({Status.UPLOADING, Status.ACCEPTED, Status.PROCESSED, Status.OUTCOME_UNKNOWN})
+
 SUBMISSION_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}")
 SUBMISSION_ID_EXAMPLE = "20261203T101500Z-0123456789ab"
 MAX_KEY_LENGTH = 250
+
+
+class InvalidValueError(CersGroupsError, ValueError):
+    """A value given by the operator has the wrong shape; the message shows the right one."""
 
 
 class SubmissionNotFoundError(CersGroupsError):
@@ -57,9 +65,9 @@ class DroppedRoster:
 
 
 def check_submission_id(value: str) -> str:
-    """The id as given, or ValueError saying what one looks like."""
+    """The id as given, or InvalidValueError saying what one looks like."""
     if not SUBMISSION_ID.fullmatch(value):
-        raise ValueError(
+        raise InvalidValueError(
             f"{value!r} is not a submission id; ids look like {SUBMISSION_ID_EXAMPLE}"
             " (see `cers-groups history --tenant <district>`)"
         )
@@ -96,7 +104,7 @@ class Operations:
         """Puts a roster in the district's drop folder, as its SIS export would."""
         key = f"incoming/{self.check_district(district)}/{name or path.name}"
         if len(key) > MAX_KEY_LENGTH or "/" in (name or path.name):
-            raise ValueError(
+            raise InvalidValueError(
                 f"the object key {key!r} must be at most {MAX_KEY_LENGTH} characters with no"
                 " folder in the file name; pass a shorter --as NAME"
             )
@@ -114,10 +122,16 @@ class Operations:
                 return item
         return None
 
-    def release(self, submission_id: str, operator: str) -> dict[str, Any]:
-        """Sends a held submission: ON_HOLD -> VALIDATED, then queued for upload."""
+    def release(self, submission_id: str, operator: str, force: bool = False) -> dict[str, Any]:
+        """Sends a held submission: ON_HOLD -> VALIDATED, then queued for upload.
+
+        Refused, unless ``force``, when a newer file of the district has been sent since: CERS
+        would apply the held file after it and put older rosters back.
+        """
         submission = self.get(submission_id)
         if submission["status"] == Status.ON_HOLD:
+            if not force:
+                self._refuse_over_newer(submission)
             self._step(submission, Status.ON_HOLD, Status.VALIDATED, released_by=operator)
         elif not _waiting_after(submission, Status.ON_HOLD):
             raise _wrong_status(submission, "released", Status.ON_HOLD)
@@ -151,6 +165,19 @@ class Operations:
             deduplication_id=f"{submission_id}-resend-{resends}",
         )
         return submission
+
+    def _refuse_over_newer(self, submission: dict[str, Any]) -> None:
+        later = self.queries.by_district(
+            submission["district"], since=submission["created_at"], newest_first=False
+        )
+        for newer in later:
+            if newer["created_at"] > submission["created_at"] and newer["status"] in SENT:
+                raise WrongStatusError(
+                    f"a newer file of {submission['district']} was sent since this one was held"
+                    f" (submission {newer['submission_id']}, {newer['status']}): releasing"
+                    " this one would put older rosters back in CERS. Reject it, or release it"
+                    " anyway with --force"
+                )
 
     def _step(self, submission: dict, expected: Status, to: Status, **fields: Any) -> None:
         if not self.store.advance(submission["submission_id"], expected, to, **fields):

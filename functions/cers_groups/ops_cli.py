@@ -34,6 +34,7 @@ from cers_groups.operations import (
     DUPLICATE,
     DistrictNotFoundError,
     DroppedRoster,
+    InvalidValueError,
     Operations,
     SubmissionNotFoundError,
     WrongStatusError,
@@ -215,10 +216,20 @@ def report(
         typer.echo(f"No browser found; open {saved} yourself.", err=True)
 
 
-def release(submission_id: SubmissionId, local: Local = False, stack: StackName = None) -> None:
+def release(
+    submission_id: SubmissionId,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Release even though a newer file of the district was sent since."
+        ),
+    ] = False,
+    local: Local = False,
+    stack: StackName = None,
+) -> None:
     """Send a held submission to CERS after all (ON_HOLD -> VALIDATED, queued for upload)."""
     with _operations(local, stack) as ops:
-        submission = ops.release(submission_id, _operator())
+        submission = ops.release(submission_id, _operator(), force)
     typer.echo(
         f"Released {submission_id}: queued for upload to CERS (district"
         f" {submission['district']}). Follow it with `cers-groups status {submission_id}`."
@@ -307,7 +318,7 @@ def parse_since(value: str, now: datetime) -> str:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(
+        raise InvalidValueError(
             f"--since {value!r} is neither a time nor an age; use e.g. 2026-12-01,"
             " 2026-12-01T08:00Z or 7d (also 12h, 30m, 2w)"
         ) from None
@@ -316,7 +327,7 @@ def parse_since(value: str, now: datetime) -> str:
 
 def check_digest(value: str) -> str:
     if len(value) != 32 or any(ch not in "0123456789abcdefABCDEF" for ch in value):
-        raise ValueError(
+        raise InvalidValueError(
             f"--digest {value!r} is not an MD5 digest; give the 32 hex digits"
             " `cers-groups validate --json` or `md5sum` prints"
         )
@@ -326,7 +337,7 @@ def check_digest(value: str) -> str:
 def _check_usage(check: Callable[..., Any], *args: Any) -> Any:
     try:
         return check(*args)
-    except ValueError as error:
+    except InvalidValueError as error:
         _fail(str(error), ExitCode.USAGE)
 
 
@@ -342,7 +353,7 @@ def _operations(local: bool, stack: str | None) -> Iterator[Operations]:
         where, local_stack = deployment.description, deployment.endpoint_url is not None
         with deployment.connected():
             yield Operations(deployment)
-    except ValueError as error:
+    except InvalidValueError as error:
         _fail(str(error), ExitCode.USAGE)
     except (SubmissionNotFoundError, DistrictNotFoundError) as error:
         _fail(str(error), ExitCode.NOT_FOUND)

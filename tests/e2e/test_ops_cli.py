@@ -314,6 +314,22 @@ def test_cli_release_twice_fails_the_second_time(stack, run, tmp_path):
     assert len(stack.standin.received) == 2
 
 
+def test_cli_release_after_a_newer_file_was_sent_needs_force(stack, run, tmp_path):
+    held = held_submission(stack, tmp_path)
+    newer = drop_and_run(stack, tmp_path, {**GROUPS, (SCHOOL_B, "Gr4_ELA"): 3}, "newer.csv")
+    assert newer["status"] == "ACCEPTED"
+
+    refused = run("release", held["submission_id"])
+    forced = run("release", held["submission_id"], "--force")
+    stack.run()
+
+    one_line_error(
+        refused, ExitCode.WRONG_STATUS, f"(submission {newer['submission_id']}, ACCEPTED)"
+    )
+    assert forced.exit_code == ExitCode.OK, forced.output
+    assert [post.batch for post in stack.standin.received][-1] == "shrunk.csv"
+
+
 def test_cli_release_again_requeues_a_release_whose_message_was_lost(stack, run, tmp_path):
     held = held_submission(stack, tmp_path)
     store = SubmissionStore(stack.resources.table)
