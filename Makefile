@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export POWERTOOLS_TRACE_DISABLED := 1
 
-.PHONY: venv demo test lint synth clean
+.PHONY: venv demo local test lint synth clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python -m local_stack.demo
+
+# The local stack as a service for `cers-groups --local`; Ctrl-C stops it.
+local: $(STAMP)
+	$(BIN)/python -m local_stack.serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

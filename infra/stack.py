@@ -53,7 +53,7 @@ from infra.sizing import (
 )
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
-STACK_ID = "CersGroups"
+STACK_ID = res.STACK_NAME
 # The context key naming the tenants file, relative to the CDK app's working directory (the
 # repository root, where cdk.json is).
 TENANTS_FILE_CONTEXT = "tenants_file"
@@ -510,7 +510,7 @@ class CersGroupsStack(Stack):
         # The name as written (the secret's own secret_name attribute is cut out of its ARN).
         for district in self.tenants.districts:
             outputs[f"{SECRET_OUTPUT_PREFIX}{pascal_case(district.id)}"] = (
-                f"CERS secret of district {district.id}",
+                res.DISTRICT_SECRET_OUTPUT.format(district=district.id),
                 district.secret_name,
             )
         for district_id, role in self.exporter_roles.items():

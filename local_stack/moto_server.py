@@ -19,14 +19,15 @@ FAKE_CREDENTIALS = {
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """Run moto's server on a free loopback port; yield its URL with boto3 pointed at it.
+def moto_server(port: int = 0) -> Iterator[str]:
+    """Run moto's server on a loopback port (a free one for 0); yield its URL with boto3
+    pointed at it.
 
     boto3 reads ``AWS_ENDPOINT_URL`` itself, so product code creates its clients as it does in
     production and still talks to the local server.
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"

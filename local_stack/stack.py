@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
+from cers_groups.deployment import Deployment
 from cers_groups.handlers import uploader, validator
 from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
 from cers_groups.tenants import Tenants, load_tenants
@@ -30,6 +31,8 @@ class LocalStack:
     standin: CersStandIn
     district_login: dict
     tenants: Tenants
+    endpoint_url: str = ""  # moto's server
+    tenants_file: str = ""
 
     def drop(self, path: Path, name: str | None = None, district: str | None = None) -> str:
         """Put a roster in a district's folder as its SIS export would; the object key.
@@ -53,22 +56,33 @@ class LocalStack:
 
     def run(self, timeout: float = 90.0) -> None:
         """Deliver queued messages to the handlers until every queue is empty."""
-        run_until_idle(
-            [
-                QueueConsumer(
-                    self.resources.validate_queue_url,
-                    validator.lambda_handler,
-                    "cers-groups-validator",
-                    batch_size=5,
-                ),
-                QueueConsumer(
-                    self.resources.upload_queue_url,
-                    uploader.lambda_handler,
-                    "cers-groups-uploader",
-                    batch_size=1,
-                ),
-            ],
-            timeout=timeout,
+        run_until_idle(self.consumers(), timeout=timeout)
+
+    def consumers(self) -> list[QueueConsumer]:
+        """The queues and the handlers Lambda's event source mappings feed from them."""
+        return [
+            QueueConsumer(
+                self.resources.validate_queue_url,
+                validator.lambda_handler,
+                "cers-groups-validator",
+                batch_size=5,
+            ),
+            QueueConsumer(
+                self.resources.upload_queue_url,
+                uploader.lambda_handler,
+                "cers-groups-uploader",
+                batch_size=1,
+            ),
+        ]
+
+    def deployment(self) -> Deployment:
+        """The local stack as the command line sees a deployment."""
+        return Deployment(
+            description=f"local stack at {self.endpoint_url}",
+            values=self.resources.environment(self.tenants_file),
+            districts=tuple(district.id for district in self.tenants.districts),
+            endpoint_url=self.endpoint_url,
+            region=boto3.session.Session().region_name,
         )
 
     def submissions(self) -> list[dict]:
@@ -104,13 +118,31 @@ class LocalStack:
 
 @contextmanager
 def local_stack(
-    schools: frozenset[str] = SAMPLE_SCHOOLS, tenants_template: Path = TENANTS_TEMPLATE
+    schools: frozenset[str] = SAMPLE_SCHOOLS,
+    tenants_template: Path = TENANTS_TEMPLATE,
+    *,
+    moto_port: int = 0,
+    cers_port: int = 0,
+    processing_delay: float | None = None,
 ) -> Iterator[LocalStack]:
-    """Start everything on 127.0.0.1 and point the handlers' environment at it."""
-    with moto_server(), tempfile.TemporaryDirectory(prefix="cers-groups-") as workdir:
+    """Start everything on 127.0.0.1 and point the handlers' environment at it.
+
+    Ports 0 pick free ones. ``processing_delay``: seconds after which the CERS stand-in
+    processes an accepted import by itself (None: only when a test calls ``process``).
+    """
+    with (
+        moto_server(moto_port) as endpoint_url,
+        tempfile.TemporaryDirectory(prefix="cers-groups-") as workdir,
+    ):
         parameters.clear_caches()  # a cached secret from an earlier stack would be stale
         login = create_district_login()
-        standin = CersStandIn(jwks_url=login["jwks_url"], issuer=login["issuer"], schools=schools)
+        standin = CersStandIn(
+            jwks_url=login["jwks_url"],
+            issuer=login["issuer"],
+            schools=schools,
+            processing_delay=processing_delay,
+            port=cers_port,
+        )
         standin.start()
         tenants_file = Path(workdir) / "tenants.json"
         tenants = _local_tenants(tenants_template, standin.endpoint, tenants_file)
@@ -120,7 +152,7 @@ def local_stack(
         os.environ.update(local.environment(str(tenants_file)))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         try:
-            yield LocalStack(local, standin, login, tenants)
+            yield LocalStack(local, standin, login, tenants, endpoint_url, str(tenants_file))
         finally:
             standin.stop()
             os.environ.clear()

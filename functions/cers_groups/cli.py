@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cers_groups import ops_cli
 from cers_groups.roster import Problem, RosterReport, validate_roster
 
 EXIT_VALID = 0
@@ -105,6 +106,9 @@ def _as_document(path: Path, report: RosterReport) -> dict[str, object]:
 
 def _as_error(problem: Problem) -> dict[str, object]:
     return {"rule": problem.rule, "row": problem.row, "message": problem.message}
+
+
+ops_cli.register(app)
 
 
 def main() -> None:

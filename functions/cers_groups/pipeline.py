@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cers_groups import cers, cognito, reports, storage
+from cers_groups import cers, cognito, hold_step, reports, storage
 from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject, file_name
@@ -75,8 +75,10 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     elif submission.get("status") == Status.RECEIVED:
         _validate(dropped, submission_id, district, store, settings)
     submission = store.get(submission_id) or {}
-    if district and submission.get("status") == Status.VALIDATED:
-        storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
+    if district and submission.get("status") in (Status.VALIDATED, Status.ON_HOLD):
+        if hold_step.clear_to_send(submission, district, store, settings):
+            storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
+        submission = store.get(submission_id) or submission
 
     _alert_if_needed(store, submission_id, settings)
     return Status(submission["status"])

@@ -7,6 +7,9 @@ read the environment variable, so they run unchanged in both places.
 
 from dataclasses import dataclass
 
+# The CloudFormation stack's name; the command line finds a deployment by it.
+STACK_NAME = "CersGroups"
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -32,6 +35,9 @@ TENANTS_FILE_ENV = "TENANTS_FILE"
 BUNDLED_TENANTS_FILE = "tenants.json"
 # Each district's CERS credential is a secret of its own; this is its construct id prefix.
 CERS_SECRET_CONSTRUCT_PREFIX = "CersCredentials"
+# The description of the stack output naming a district's secret; the command line reads the
+# deployment's districts from these.
+DISTRICT_SECRET_OUTPUT = "CERS secret of district {district}"
 
 # Alerts carry their district as an SNS message attribute, and each district's e-mail
 # subscriptions filter on it. Operators' addresses receive every alert, including those about

@@ -466,3 +466,16 @@ def validate_roster(stream: BinaryIO) -> RosterReport:
     report.size = source.size
     report.digest = source.digest
     return report
+
+
+def roster_records(stream: BinaryIO) -> Iterator[list[str]]:
+    """The CSV records of a roster (the header first), read exactly as ``validate_roster`` reads
+    them, for other single-pass readers of a file that has passed validation.
+
+    Raises ``csv.Error``, ``UnicodeDecodeError`` or ``_LineTooLong`` only for a file that
+    validation rejects.
+    """
+    text = io.TextIOWrapper(
+        io.BufferedReader(_HashingReader(stream), _READ_CHUNK), encoding="utf-8-sig", newline=""
+    )
+    return csv.reader(_bounded_lines(text), strict=True)

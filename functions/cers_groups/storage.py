@@ -8,6 +8,8 @@ import boto3
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
+MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+
 
 @dataclass(frozen=True)
 class RosterObject:
@@ -41,15 +43,22 @@ def put_text(bucket: str, key: str, text: str, content_type: str) -> None:
 
 
 def get_report(bucket: str, key: str) -> dict[str, Any] | None:
-    """A JSON report written by ``put_report``; None when there is none at ``key``."""
+    """A JSON document written by ``put_report``; None when there is no such object."""
     try:
         response = boto3.client("s3").get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if is_missing_object(error):
             return None
         raise
     with response["Body"] as body:
         return json.loads(body.read())
+
+
+def is_missing_object(error: Exception) -> bool:
+    """True for S3's answer that the object or version does not exist."""
+    return (
+        isinstance(error, ClientError) and error.response["Error"]["Code"] in MISSING_OBJECT_CODES
+    )
 
 
 def queue_upload(queue_url: str, submission_id: str, district: str) -> None:
@@ -59,4 +68,17 @@ def queue_upload(queue_url: str, submission_id: str, district: str) -> None:
         MessageBody=json.dumps({"submission_id": submission_id}),
         MessageGroupId=district,
         MessageDeduplicationId=submission_id,
+    )
+
+
+def queue_forced_upload(
+    queue_url: str, submission_id: str, district: str, deduplication_id: str
+) -> None:
+    """An upload an operator forces (a file CERS already has): the uploader sends it even
+    though an earlier submission of the same bytes exists."""
+    boto3.client("sqs").send_message(
+        QueueUrl=queue_url,
+        MessageBody=json.dumps({"submission_id": submission_id, "force": True}),
+        MessageGroupId=district,
+        MessageDeduplicationId=deduplication_id,
     )

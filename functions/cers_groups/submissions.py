@@ -4,6 +4,7 @@ Every change of status is a conditional write from an expected status, so two ru
 on one event cannot both take the same step (for example, both send the file to CERS).
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -34,6 +35,7 @@ class Status(StrEnum):
     UPLOAD_FAILED = "UPLOAD_FAILED"
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
     ERROR = "ERROR"
+    CANCELLED = "CANCELLED"  # an operator rejected a held submission; nothing was sent
 
 
 # Statuses that need a person: each one sends one alert.
@@ -50,7 +52,7 @@ FAILURES = frozenset(
 )
 
 # Statuses after which nothing more happens to a submission without a person.
-FINAL = FAILURES | {Status.PROCESSED}
+FINAL = FAILURES | {Status.PROCESSED, Status.CANCELLED}
 
 # Statuses that wait on CERS or on a person; the sparse "pending" index lists them.
 PENDING = frozenset({Status.ACCEPTED, Status.ON_HOLD})
@@ -60,6 +62,20 @@ ALERT_CLAIM_TIMEOUT = timedelta(minutes=5)
 
 # Only the problems' first lines live in the item; the full list is in the report object.
 PROBLEMS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class AlertMark:
+    """The item attributes that record one kind of alert: claimed by a run, then sent."""
+
+    claimed: str
+    sent: str
+
+
+# A failure's alert, and the alert that a submission was put on hold: a released submission
+# that fails later still gets its failure alert.
+FAILURE_ALERT = AlertMark("alert_claimed_at", "alerted_at")
+HOLD_ALERT = AlertMark("hold_alert_claimed_at", "hold_alerted_at")
 
 
 def now() -> str:
@@ -151,8 +167,13 @@ class SubmissionStore:
             raise
         return True
 
-    def claim_alert(self, submission_id: str, stale_after: timedelta = ALERT_CLAIM_TIMEOUT) -> bool:
-        """Let exactly one run send the submission's alert.
+    def claim_alert(
+        self,
+        submission_id: str,
+        stale_after: timedelta = ALERT_CLAIM_TIMEOUT,
+        mark: AlertMark = FAILURE_ALERT,
+    ) -> bool:
+        """Let exactly one run send the submission's alert of the kind ``mark`` records.
 
         A claim that was never followed by ``mark_alerted`` (the run died before publishing)
         goes stale after ``stale_after`` and can be taken again, so the alert is not lost.
@@ -162,11 +183,12 @@ class SubmissionStore:
         try:
             self._table.update_item(
                 Key={SUBMISSION_KEY: submission_id},
-                UpdateExpression="SET alert_claimed_at = :now",
+                UpdateExpression="SET #claimed = :now",
                 ConditionExpression=(
-                    "attribute_not_exists(alerted_at) AND "
-                    "(attribute_not_exists(alert_claimed_at) OR alert_claimed_at < :stale)"
+                    "attribute_not_exists(#sent) AND "
+                    "(attribute_not_exists(#claimed) OR #claimed < :stale)"
                 ),
+                ExpressionAttributeNames={"#claimed": mark.claimed, "#sent": mark.sent},
                 ExpressionAttributeValues={":now": stamp.isoformat(), ":stale": stale},
             )
         except ClientError as error:
@@ -175,10 +197,11 @@ class SubmissionStore:
             raise
         return True
 
-    def mark_alerted(self, submission_id: str) -> None:
+    def mark_alerted(self, submission_id: str, mark: AlertMark = FAILURE_ALERT) -> None:
         self._table.update_item(
             Key={SUBMISSION_KEY: submission_id},
-            UpdateExpression="SET alerted_at = :at",
+            UpdateExpression="SET #sent = :at",
+            ExpressionAttributeNames={"#sent": mark.sent},
             ExpressionAttributeValues={":at": now()},
         )
 
