@@ -15,7 +15,8 @@ from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject
 from cers_groups.observability import logger, metrics
 from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
-from cers_groups.roster import RosterReport, validate_roster
+from cers_groups.roster import validate_roster
+from cers_groups.roster_report import iter_report_json, problem_fields
 from cers_groups.settings import Settings
 from cers_groups.submissions import (
     PROBLEMS_KEPT,
@@ -119,10 +120,13 @@ def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject)
 def _validate(dropped: DroppedObject, submission_id: str, district: District, store, settings):
     body, _ = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
     with body:
-        report = validate_roster(body)
+        report = validate_roster(body, district.rules, name=_file_name(dropped.key))
 
     report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
-    storage.put_report(settings.bucket, report_key, _report_document(dropped, report))
+    extra = {"version_id": dropped.version_id}
+    storage.put_report_stream(
+        settings.bucket, report_key, iter_report_json(report, dropped.key, extra)
+    )
     outcome = Status.VALIDATED if report.valid else Status.INVALID
     store.advance(
         submission_id,
@@ -131,14 +135,18 @@ def _validate(dropped: DroppedObject, submission_id: str, district: District, st
         rows=report.rows,
         digest=report.digest,
         district_digest=digest_key(district.id, report.digest),
-        problem_count=len(report.problems),
-        problems=[_problem_item(problem) for problem in report.problems[:PROBLEMS_KEPT]],
+        **problem_fields(report, PROBLEMS_KEPT),
         report_key=report_key,
     )
 
     logger.info(
-        "Roster validated", status=outcome.value, rows=report.rows, problems=len(report.problems)
+        "Roster validated",
+        status=outcome.value,
+        rows=report.rows,
+        errors=report.error_count,
+        warnings=report.warning_count,
     )
+    report.close()
     metrics.add_metric(
         name="FilesValid" if report.valid else "FilesInvalid", unit=MetricUnit.Count, value=1
     )
@@ -232,17 +240,5 @@ def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:
     return fields
 
 
-def _problem_item(problem) -> dict[str, Any]:
-    return {"rule": problem.rule, "row": problem.row, "message": problem.message}
-
-
-def _report_document(dropped: DroppedObject, report: RosterReport) -> dict[str, Any]:
-    return {
-        "file": dropped.key,
-        "version_id": dropped.version_id,
-        "valid": report.valid,
-        "rows": report.rows,
-        "size": report.size,
-        "digest": report.digest,
-        "errors": [_problem_item(problem) for problem in report.problems],
-    }
+def _file_name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]

@@ -1,10 +1,13 @@
 """S3 and SQS adapters: reading dropped rosters, writing reports, queueing uploads."""
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
 from botocore.response import StreamingBody
+
+from cers_groups.roster_report import TextChunks
 
 
 def open_roster(bucket: str, key: str, version_id: str | None) -> tuple[StreamingBody, int]:
@@ -22,6 +25,13 @@ def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
         Key=key,
         Body=json.dumps(document, indent=2).encode(),
         ContentType="application/json",
+    )
+
+
+def put_report_stream(bucket: str, key: str, pieces: Iterable[str]) -> None:
+    """Writes a report produced piece by piece, without holding it in memory."""
+    boto3.client("s3").upload_fileobj(
+        TextChunks(pieces), bucket, key, ExtraArgs={"ContentType": "application/json"}
     )
 
 

@@ -1,0 +1,44 @@
+"""Building blocks for roster tests: rows, files and the settings the samples are written for."""
+
+import io
+from pathlib import Path
+
+from cers_groups.roster import RosterReport, validate_roster
+from cers_groups.roster_rules import HEADER_LINE
+from cers_groups.tenants import RuleSettings
+
+SAMPLES = Path(__file__).resolve().parents[1] / "local_stack" / "samples"
+VALID = SAMPLES / "valid_roster.csv"
+INVALID = SAMPLES / "invalid_roster.csv"
+SCHOOL_A = "99123450111111"
+SCHOOL_B = "99123450122222"
+# The years the local tenants template and the samples use.
+SETTINGS = RuleSettings(school_years=(2027, 2028))
+
+
+def row(
+    group: str = "Gr5_Math_Rm12",
+    school: str = SCHOOL_A,
+    year: str = "2027",
+    subject: str = "Math",
+    ssid: str = "1234567890",
+    login: str = "",
+) -> str:
+    return ",".join((group, school, year, subject, ssid, login))
+
+
+def roster(*rows: str, header: str = HEADER_LINE, newline: str = "\r\n") -> bytes:
+    return "".join(line + newline for line in (header, *rows)).encode()
+
+
+def students(count: int, **columns: str) -> list[str]:
+    return [row(ssid=f"{1_000_000_000 + n}", **columns) for n in range(count)]
+
+
+def check(data: bytes, settings: RuleSettings = SETTINGS, **options) -> RosterReport:
+    return validate_roster(io.BytesIO(data), settings, **options)
+
+
+def found(data: bytes, settings: RuleSettings = SETTINGS, **options) -> list[tuple]:
+    """(rule, row) of every problem, in report order."""
+    return [(problem.rule, problem.row) for problem in check(data, settings, **options).problems]
