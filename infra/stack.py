@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Size, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -39,6 +39,8 @@ LAMBDA_TASK_ROOT = "/var/task"
 VALIDATOR_ID = "ValidatorFunction"
 VALIDATOR_HANDLER = "cers_groups.handlers.validator.lambda_handler"
 VALIDATOR_TIMEOUT = Duration.minutes(5)
+# Room in /tmp for a 500 MB roster's normalized copy, spill file and parts.
+VALIDATOR_TMP = Size.gibibytes(4)
 VALIDATOR_BATCH_SIZE = 5
 
 UPLOADER_ID = "UploaderFunction"
@@ -232,6 +234,8 @@ class CersGroupsStack(Stack):
             handler=VALIDATOR_HANDLER,
             timeout=VALIDATOR_TIMEOUT,
             memory_size=1024,
+            # The normalized copy, its spill file and any parts are worked on in /tmp.
+            ephemeral_storage_size=VALIDATOR_TMP,
             environment=environment,
         )
         function.add_event_source(
@@ -242,7 +246,8 @@ class CersGroupsStack(Stack):
             )
         )
         self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
-        self.bucket.grant_put(function, f"{res.REPORTS_PREFIX}*")
+        for prefix in (res.REPORTS_PREFIX, res.NORMALIZED_PREFIX, res.PARTS_PREFIX):
+            self.bucket.grant_put(function, f"{prefix}*")
         self.table.grant_read_write_data(function)
         self.upload_queue.grant_send_messages(function)
         self.topic.grant_publish(function)
@@ -268,7 +273,8 @@ class CersGroupsStack(Stack):
                 max_concurrency=UPLOADER_CONCURRENCY,
             )
         )
-        self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
+        for prefix in (res.INCOMING_PREFIX, res.NORMALIZED_PREFIX, res.PARTS_PREFIX):
+            self.bucket.grant_read(function, f"{prefix}*")
         self.table.grant_read_write_data(function)
         for secret in self.secrets.values():
             secret.grant_read(function)

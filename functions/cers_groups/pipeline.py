@@ -14,17 +14,10 @@ from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject
 from cers_groups.observability import logger, metrics
-from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
-from cers_groups.roster import validate_roster
-from cers_groups.roster_report import iter_report_json, problem_fields
+from cers_groups.preparation import prepare_roster
+from cers_groups.resources import OPERATORS_AUDIENCE
 from cers_groups.settings import Settings
-from cers_groups.submissions import (
-    PROBLEMS_KEPT,
-    Status,
-    SubmissionStore,
-    digest_key,
-    needs_alert,
-)
+from cers_groups.submissions import Status, SubmissionStore, needs_alert
 from cers_groups.tenants import District
 
 # Sign-in failures worth another try before the submission is marked failed.
@@ -65,6 +58,8 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     submission = store.get(submission_id) or {}
     if district and submission.get("status") == Status.VALIDATED:
         storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
+    elif district and submission.get("status") == Status.SPLIT:
+        _queue_parts(store, submission, district, settings)
 
     _alert_if_needed(store, submission_id, settings)
     return Status(submission["status"])
@@ -118,39 +113,50 @@ def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject)
 
 
 def _validate(dropped: DroppedObject, submission_id: str, district: District, store, settings):
-    body, _ = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
-    with body:
-        report = validate_roster(body, district.rules, name=_file_name(dropped.key))
+    prepared = prepare_roster(dropped, submission_id, district, settings.bucket)
+    if prepared.split:
+        _record_parts(store, submission_id, dropped, district, prepared)
+        outcome = Status.SPLIT
+    else:
+        outcome = Status.VALIDATED if prepared.valid else Status.INVALID
+    store.advance(submission_id, Status.RECEIVED, outcome, **prepared.fields)
 
-    report_key = f"{REPORTS_PREFIX}{submission_id}/validation.json"
-    extra = {"version_id": dropped.version_id}
-    storage.put_report_stream(
-        settings.bucket, report_key, iter_report_json(report, dropped.key, extra)
-    )
-    outcome = Status.VALIDATED if report.valid else Status.INVALID
-    store.advance(
-        submission_id,
-        Status.RECEIVED,
-        outcome,
-        rows=report.rows,
-        digest=report.digest,
-        district_digest=digest_key(district.id, report.digest),
-        **problem_fields(report, PROBLEMS_KEPT),
-        report_key=report_key,
-    )
-
+    fields = prepared.fields
     logger.info(
         "Roster validated",
         status=outcome.value,
-        rows=report.rows,
-        errors=report.error_count,
-        warnings=report.warning_count,
+        rows=fields["rows"],
+        errors=fields["error_count"],
+        warnings=fields["warning_count"],
+        normalized="upload_key" in fields,
+        parts=len(prepared.parts),
     )
-    report.close()
     metrics.add_metric(
-        name="FilesValid" if report.valid else "FilesInvalid", unit=MetricUnit.Count, value=1
+        name="FilesValid" if outcome != Status.INVALID else "FilesInvalid",
+        unit=MetricUnit.Count,
+        value=1,
     )
-    metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=report.rows)
+    metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=fields["rows"])
+
+
+def _record_parts(store, submission_id: str, dropped, district: District, prepared) -> None:
+    """One submission per part, ready to send; they are queued in order once recorded."""
+    part_ids = []
+    for part in prepared.parts:
+        part_id = f"{submission_id}-part-{part['part']:03d}"
+        fields = {**_submission_fields(dropped, district), **part}
+        store.create(part_id, parent_submission_id=submission_id, **fields)
+        store.advance(part_id, Status.RECEIVED, Status.VALIDATED)
+        part_ids.append(part_id)
+    prepared.fields["part_ids"] = part_ids
+
+
+def _queue_parts(store, submission: dict, district: District, settings) -> None:
+    """The parts go on the district's FIFO message group in order, so CERS gets them so."""
+    for part_id in submission.get("part_ids", []):
+        part = store.get(part_id) or {}
+        if part.get("status") == Status.VALIDATED:
+            storage.queue_upload(settings.upload_queue_url, part_id, district.id)
 
 
 def _sign_in_and_send(
@@ -184,9 +190,11 @@ def _sign_in_and_send(
 
 def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, token: str):
     submission_id = submission["submission_id"]
-    filename = submission["key"].rsplit("/", 1)[-1]
+    filename = submission.get("upload_name") or submission["key"].rsplit("/", 1)[-1]
     body, size = storage.open_roster(
-        submission["bucket"], submission["key"], submission.get("version_id")
+        submission["bucket"],
+        submission.get("upload_key", submission["key"]),
+        submission.get("upload_version_id" if "upload_key" in submission else "version_id"),
     )
     try:
         with body:
@@ -238,7 +246,3 @@ def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:
     if answer.message:
         fields["cers_message"] = answer.message
     return fields
-
-
-def _file_name(key: str) -> str:
-    return key.rsplit("/", 1)[-1]

@@ -152,6 +152,7 @@ class RosterReport:
     problems: ProblemSpool = field(default_factory=ProblemSpool)
     error_count: int = 0
     warning_count: int = 0
+    _log: "_ProblemLog | None" = field(default=None, repr=False)
 
     @property
     def valid(self) -> bool:
@@ -169,6 +170,11 @@ class RosterReport:
 
     def broken_rules(self, severity: Severity) -> set[str]:
         return {rule for rule, summary in self.summary.items() if summary.severity is severity}
+
+    def add(self, rule: str, row: int | None, **details: object) -> None:
+        """Records a problem found after the pass (such as a school too big to split)."""
+        self._log.add(rule, row, **details)
+        self._log.flush()
 
     def close(self) -> None:
         self.problems.close()
@@ -192,6 +198,7 @@ class _ProblemLog:
 
     def __init__(self, report: RosterReport, settings: RuleSettings, years: tuple[int, ...]):
         self._report = report
+        report._log = self
         self._severities = rule_severities(settings)
         self._pending: list[tuple[int, str, int | None, dict]] = []
         report.problems = ProblemSpool(
@@ -408,20 +415,10 @@ class _Scanner:
         self.read_to_end = True
 
     def _sniff(self, start: bytes) -> None:
-        """Whole-file answers for bytes that are not a UTF-8 CSV at all."""
-        head = start[:4096]
-        if not head or head == _BOM:
-            self._stop("empty-file")
-        if head.startswith(_SPREADSHEET_MAGIC):
-            self._stop("spreadsheet-file")
-        if head.startswith(_UTF16_BOMS) or _looks_like_utf16(head):
-            self._stop("utf16")
-        if _control_share(head) > 0.05:
-            self._stop("binary-file")
-
-    def _stop(self, rule: str) -> None:
-        self.log.add(rule, None)
-        raise _StopReading
+        rule = sniff_file_type(start)
+        if rule:
+            self.log.add(rule, None)
+            raise _StopReading
 
     def _check_header(self, line: bytes) -> bool:
         """True when the rows can be read by column."""
@@ -959,6 +956,20 @@ def _split_keep_ends(text: str) -> list[str]:
     if len(parts) % 2 and parts[-1]:
         lines.append(parts[-1])
     return lines
+
+
+def sniff_file_type(start: bytes) -> str | None:
+    """The whole-file rule broken by bytes that are not a UTF-8 CSV at all, from the first KB."""
+    head = start[:4096]
+    if not head or head == _BOM:
+        return "empty-file"
+    if head.startswith(_SPREADSHEET_MAGIC):
+        return "spreadsheet-file"
+    if head.startswith(_UTF16_BOMS) or _looks_like_utf16(head):
+        return "utf16"
+    if _control_share(head) > 0.05:
+        return "binary-file"
+    return None
 
 
 def _looks_like_utf16(head: bytes) -> bool:

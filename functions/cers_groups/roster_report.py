@@ -80,16 +80,20 @@ def iter_report_json(
     file: str,
     extra: dict[str, Any] | None = None,
     row_map: RowMap | None = None,
-    indent: int | None = None,
+    lists: dict[str, Iterable[Any]] | None = None,
 ) -> Iterator[str]:
-    """The JSON report, piece by piece: ``{"file", "valid", ..., "errors", "warnings"}``."""
+    """The JSON report, piece by piece: ``{"file", "valid", ..., "errors", "warnings"}``.
+
+    ``lists`` are further arrays written after the problems, item by item (a change log).
+    """
     header = report_header(report, file, extra, row_map)
-    yield json.dumps(header, indent=indent)[:-1].rstrip()
-    for name, problems in (("errors", report.errors()), ("warnings", report.warnings())):
+    yield json.dumps(header)[:-1]
+    errors = (problem_item(problem, row_map) for problem in report.errors())
+    warnings = (problem_item(problem, row_map) for problem in report.warnings())
+    for name, items in {"errors": errors, "warnings": warnings, **(lists or {})}.items():
         yield f', "{name}": ['
-        for position, problem in enumerate(problems):
-            separator = ", " if position else ""
-            yield separator + json.dumps(problem_item(problem, row_map))
+        for position, item in enumerate(items):
+            yield (", " if position else "") + json.dumps(item)
         yield "]"
     yield "}"
 

@@ -28,6 +28,15 @@ def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
     )
 
 
+def put_file(bucket: str, key: str, path: str, content_type: str = "text/csv") -> str | None:
+    """Uploads a local file; the new object's VersionId (None when versioning is off)."""
+    with open(path, "rb") as body:
+        response = boto3.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=content_type
+        )
+    return response.get("VersionId")
+
+
 def put_report_stream(bucket: str, key: str, pieces: Iterable[str]) -> None:
     """Writes a report produced piece by piece, without holding it in memory."""
     boto3.client("s3").upload_fileobj(

@@ -547,6 +547,22 @@ def test_object_access_is_limited_to_prefixes(template: Template) -> None:
         assert '"/*"' not in document
 
 
+def test_validator_writes_normalized_copies_and_parts_the_uploader_reads(
+    template: Template,
+) -> None:
+    validator = json.dumps(_statements(template, VALIDATOR_HANDLER))
+    uploader = json.dumps(_statements(template, UPLOADER_HANDLER))
+    for prefix in (res.NORMALIZED_PREFIX, res.PARTS_PREFIX):
+        assert f'"/{prefix}*"' in validator
+        assert f'"/{prefix}*"' in uploader
+
+
+def test_validator_has_room_in_tmp_for_a_500_mb_roster(template: Template) -> None:
+    _, validator = _function(template, VALIDATOR_HANDLER)
+
+    assert validator["Properties"]["EphemeralStorage"] == {"Size": 4096}
+
+
 def test_uploader_writes_no_objects(template: Template) -> None:
     assert _allowed_on(_statements(template, UPLOADER_HANDLER), "s3:PutObject") == []
 
