@@ -29,12 +29,9 @@ from cers_groups.resources import NORMALIZED_PREFIX, PARTS_PREFIX, REPORTS_PREFI
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.roster_parts import SplitResult, split_roster
 from cers_groups.roster_report import iter_report_json, problem_fields
-from cers_groups.roster_rules import Severity
+from cers_groups.roster_rules import SIZE_RULES, Severity
 from cers_groups.submissions import PROBLEMS_KEPT, digest_key
 from cers_groups.tenants import District
-
-# Errors that splitting cures.
-SIZE_RULES = frozenset({"too-many-rows", "file-too-large"})
 
 
 @dataclass

@@ -86,7 +86,7 @@ class RuleSummary:
 
     rule: str
     severity: Severity
-    message: str  # the message of its first occurrence
+    details: dict  # what the message of its first occurrence is filled in with
     count: int = 0
     first_rows: list[int | None] = field(default_factory=list)
 
@@ -102,6 +102,9 @@ class ProblemSpool:
         # Lives as long as the report; RosterReport.close() closes it.
         self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
         self._context = context or {}
+        # Rows named inside messages (first_row) are rows of the validated bytes; when those
+        # are a normalized copy, this maps them to rows of the dropped file.
+        self.row_map: Callable[[int], int] | None = None
         self._severities: dict[str, Severity] = {}
         self.count = 0
 
@@ -126,6 +129,11 @@ class ProblemSpool:
         self._file.seek(0, 2)
 
     def message(self, rule: str, details: dict) -> str:
+        if self.row_map is not None:
+            details = {
+                name: self.row_map(value) if name.endswith("_row") else value
+                for name, value in details.items()
+            }
         return RULES[rule].message.format(**self._context, **details)
 
     def close(self) -> None:
@@ -167,6 +175,10 @@ class RosterReport:
 
     def warnings(self) -> Iterator[Problem]:
         return (problem for problem in self.problems if problem.severity is Severity.WARNING)
+
+    def summary_message(self, rule: str) -> str:
+        """The message of the rule's first occurrence."""
+        return self.problems.message(rule, self.summary[rule].details)
 
     def broken_rules(self, severity: Severity) -> set[str]:
         return {rule for rule, summary in self.summary.items() if summary.severity is severity}
@@ -223,8 +235,7 @@ class _ProblemLog:
         severity = self._severities[rule]
         summary = self._report.summary.get(rule)
         if summary is None:
-            message = self._report.problems.message(rule, details)
-            summary = self._report.summary[rule] = RuleSummary(rule, severity, message)
+            summary = self._report.summary[rule] = RuleSummary(rule, severity, details)
         summary.count += 1
         if len(summary.first_rows) < FIRST_ROWS_KEPT:
             summary.first_rows.append(row)

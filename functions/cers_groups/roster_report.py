@@ -43,7 +43,7 @@ def summary_items(report: RosterReport, row_map: RowMap | None = None) -> list[d
                 "source": rule.source_label,
                 "count": summary.count,
                 "first_rows": [_mapped(row, row_map) for row in summary.first_rows],
-                "message": summary.message,
+                "message": report.summary_message(summary.rule),
             }
         )
     return items
@@ -86,6 +86,7 @@ def iter_report_json(
 
     ``lists`` are further arrays written after the problems, item by item (a change log).
     """
+    report.problems.row_map = row_map
     header = report_header(report, file, extra, row_map)
     yield json.dumps(header)[:-1]
     errors = (problem_item(problem, row_map) for problem in report.errors())
@@ -103,6 +104,7 @@ def problem_fields(report: RosterReport, kept: int, row_map=None) -> dict[str, A
 
     ``problems`` holds the first ``kept`` errors, then warnings if room is left.
     """
+    report.problems.row_map = row_map
     first: list[dict[str, Any]] = []
     for problems in (report.errors(), report.warnings()):
         for problem in problems:
@@ -122,6 +124,7 @@ def write_problems_csv(
     report: RosterReport, out: TextIO, file: str, row_map: RowMap | None = None
 ) -> None:
     """Every problem as a CSV row (header written by ``write_csv_header``)."""
+    report.problems.row_map = row_map
     writer = csv.writer(out, lineterminator="\r\n")
     for problem in report.problems:
         row = problem.row if row_map is None or problem.row is None else row_map(problem.row)
@@ -143,6 +146,7 @@ def write_csv_header(out: TextIO) -> None:
 
 def render_text(report: RosterReport, file: str, row_map: RowMap | None = None) -> list[str]:
     """A plain-text summary: the verdict, then each rule broken with its count and rows."""
+    report.problems.row_map = row_map
     counts = f"{report.rows:,} rows, {report.schools:,} schools, {report.groups:,} groups"
     if not report.summary:
         return [f"{file}: valid ({counts})"]

@@ -462,6 +462,9 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in _RULE_LIST}
 # Rules whose severity a district chooses (``ssid_check``, ``login_check``: error, warning, off).
 CONFIGURABLE = {"ssid-format": "ssid_check", "login-format": "login_check"}
 
+# Errors that splitting the file into parts cures.
+SIZE_RULES = frozenset({"too-many-rows", "file-too-large"})
+
 # Rules that stop the rows from being read, so nothing else is said about the file.
 WHOLE_FILE_ANSWERS = frozenset(
     {"empty-file", "spreadsheet-file", "binary-file", "utf16", "line-too-long"}

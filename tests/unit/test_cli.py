@@ -225,3 +225,107 @@ def test_main_runs_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
         cli.main()
 
     assert exit_info.value.code == 0
+
+
+# --- fix ------------------------------------------------------------------------------------
+
+
+def _messy(tmp_path: Path) -> Path:
+    messy = tmp_path / "messy.csv"
+    messy.write_bytes(b"\xef\xbb\xbf" + roster(row(school=" 99123450111111"), row(), newline="\n"))
+    return messy
+
+
+def test_fix_writes_the_normalized_file_and_lists_the_changes(tmp_path: Path) -> None:
+    out = tmp_path / "fixed.csv"
+
+    result = _run("fix", _messy(tmp_path), "-o", out, "--config", RULES_FILE)
+
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0
+    assert out.read_bytes() == roster(row())
+    assert lines[0] == f"{tmp_path / 'messy.csv'}: 6 changes, written to {out}"
+    assert lines[1].startswith("  bom-removed: 1 (whole file)  Removed the UTF-8 byte order")
+    assert any(line.startswith("  duplicate-rows-dropped: 1 (row 2)  Dropped a") for line in lines)
+    assert lines[-1] == f"{out}: valid (1 rows, 1 schools, 1 groups)"
+    assert not (tmp_path / ".fixed.csv.partial").exists()
+
+
+def test_fix_reports_remaining_problems_at_the_rows_of_the_input(tmp_path: Path) -> None:
+    out = tmp_path / "fixed.csv"
+    changes = tmp_path / "changes.csv"
+
+    result = _run("fix", INVALID, "-o", out, "--config", RULES_FILE, "--changes", changes)
+
+    assert result.exit_code == 1
+    assert "  error    school-year-format: 1 time, row 8  [CERS server rule]" in result.stdout
+    assert "school-not-contiguous" not in result.stdout
+    records = list(csv.DictReader(io.StringIO(changes.read_text(encoding="utf-8"))))
+    assert [(r["row"], r["change"]) for r in records] == [
+        ("14", "rows-regrouped"),
+        ("15", "rows-regrouped"),
+        ("16", "rows-regrouped"),
+    ]
+
+
+def test_fix_is_idempotent(tmp_path: Path) -> None:
+    once, twice = tmp_path / "once.csv", tmp_path / "twice.csv"
+    _run("fix", _messy(tmp_path), "-o", once, "--config", RULES_FILE)
+
+    result = _run("fix", once, "-o", twice, "--config", RULES_FILE)
+
+    assert result.stdout.splitlines()[0] == f"{once}: nothing to change; copied to {twice}"
+    assert twice.read_bytes() == once.read_bytes()
+
+
+def test_fix_refuses_a_file_it_cannot_read_and_writes_nothing(tmp_path: Path) -> None:
+    workbook = tmp_path / "roster.csv"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(100))
+    out = tmp_path / "fixed.csv"
+
+    result = _run("fix", workbook, "-o", out)
+
+    assert result.exit_code == 1
+    assert "could not be normalized: This is an Excel workbook" in result.stdout
+    assert not out.exists()
+
+
+# --- split ------------------------------------------------------------------------------------
+
+
+def test_split_writes_parts_at_school_boundaries(tmp_path: Path) -> None:
+    result = _run("split", VALID, "--out-dir", tmp_path, "--rows", "70", "--config", RULES_FILE)
+
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0
+    assert lines[0].startswith(f"{tmp_path / 'valid_roster-part-001.csv'}: 67 rows from row 1,")
+    assert lines[1].startswith(f"{tmp_path / 'valid_roster-part-002.csv'}: 33 rows from row 68,")
+    rows = [
+        line
+        for number in (1, 2)
+        for line in (tmp_path / f"valid_roster-part-{number:03d}.csv").read_bytes().splitlines()[1:]
+    ]
+    assert rows == VALID.read_bytes().splitlines()[1:]
+
+
+def test_split_small_file_writes_nothing(tmp_path: Path) -> None:
+    result = _run("split", VALID, "--out-dir", tmp_path / "parts", "--config", RULES_FILE)
+
+    assert result.exit_code == 0
+    assert "100 rows fit in one upload; nothing written" in result.stdout
+    assert not (tmp_path / "parts").exists()
+
+
+def test_split_refuses_a_file_with_other_problems(tmp_path: Path) -> None:
+    result = _run("split", INVALID, "--out-dir", tmp_path, "--rows", "5", "--config", RULES_FILE)
+
+    assert result.exit_code == 1
+    assert "fix the problems above before splitting" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_split_school_bigger_than_a_part_exits_1(tmp_path: Path) -> None:
+    result = _run("split", VALID, "--out-dir", tmp_path, "--rows", "30", "--config", RULES_FILE)
+
+    assert result.exit_code == 1
+    assert "the school starting at row 1 has 33 rows, more than 30" in result.stdout

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cers_groups.normalize import CHANGES, NormalizeResult, normalize_roster
+from cers_groups.roster_report import report_document
 from cers_groups.roster_rules import HEADER, HEADER_LINE
 from tests.rosters import INVALID, SCHOOL_A, SCHOOL_B, VALID, check, roster, row
 
@@ -367,3 +368,18 @@ def test_normalized_output_validates_or_says_why_not(data: bytes) -> None:
     if "group-subject-not-repeated" in rules:
         assert "group-subject-changes" in rules
     assert all(result.row_map(p.row) >= 1 for p in problems if p.row)
+
+
+def test_normalized_problem_messages_name_rows_of_the_dropped_file() -> None:
+    data = roster(
+        row(school=SCHOOL_A),
+        row(school=SCHOOL_B, subject="Math"),
+        row(school=SCHOOL_A, group="Other"),
+        row(school=SCHOOL_B, subject="ELA", ssid="1234567891"),
+    )
+    result, out = _normalize(data)
+
+    [item] = report_document(check(out), "roster.csv", row_map=result.row_map)["errors"]
+
+    assert (item["rule"], item["row"], item["normalized_row"]) == ("group-subject-changes", 4, 4)
+    assert "(the group starts at row 2)" in item["message"]
