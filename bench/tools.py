@@ -39,6 +39,7 @@ def cers_groups(path: str) -> tuple[int, bool]:
     with open(path, "rb") as stream:
         report = validate_roster(stream, settings)
     _mark(started)
+    _broken.update(report.rule_counts)
     return report.rows, report.valid
 
 
@@ -113,6 +114,7 @@ TOOLS = {
     "pandera": pandera,
 }
 _started: list[float] = []
+_broken: dict[str, int] = {}
 
 
 def _mark(started: float) -> None:
@@ -125,7 +127,8 @@ def main(tool: str, path: str) -> None:
     finished = time.perf_counter()
     # Tools that import a library time from after the import.
     seconds = finished - (_started[0] if _started else started)
-    print(json.dumps({"tool": tool, "rows": rows, "valid": valid, "seconds": seconds}))
+    result = {"tool": tool, "rows": rows, "valid": valid, "seconds": seconds, "broken": _broken}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

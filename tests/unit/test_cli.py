@@ -329,3 +329,18 @@ def test_split_school_bigger_than_a_part_exits_1(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "the school starting at row 1 has 33 rows, more than 30" in result.stdout
+
+
+def test_progress_bar_reports_bytes_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
+
+    with cli.progress_bar(VALID, "Checking") as advance:
+        assert advance is not None
+        advance(VALID.stat().st_size // 2)
+        advance(VALID.stat().st_size)
+
+
+def test_progress_bar_is_silent_for_small_files_and_pipes() -> None:
+    with cli.progress_bar(VALID, "Checking") as advance:
+        assert advance is None

@@ -902,3 +902,9 @@ def test_validate_roster_arbitrary_bytes_never_raise(data: bytes) -> None:
 @given(st.lists(st.sampled_from(_FRAGMENTS), max_size=60).map(b"".join))
 def test_validate_roster_csv_like_bytes_never_raise(data: bytes) -> None:
     _assert_sound(data, check(data))
+
+
+def test_readme_lists_every_rule() -> None:
+    readme = (VALID.parents[2] / "README.md").read_text(encoding="utf-8")
+
+    assert [rule for rule in RULES if f"`{rule}`" not in readme] == []
