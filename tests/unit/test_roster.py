@@ -908,3 +908,7 @@ def test_readme_lists_every_rule() -> None:
     readme = (VALID.parents[2] / "README.md").read_text(encoding="utf-8")
 
     assert [rule for rule in RULES if f"`{rule}`" not in readme] == []
+
+
+def test_validate_roster_header_without_line_break_is_too_long_for_the_file() -> None:
+    assert found(b"x" * (MAX_LINE_CHARS * 40)) == [("line-too-long", None)]
