@@ -710,6 +710,7 @@ class _RowChecker:
         self.log = log
         self.settings = settings
         self.years = {str(year) for year in years}
+        self.year_problems: dict[str, list[tuple[str, dict]]] = {}
         self.subjects = {subject.lower() for subject in settings.subjects} | {"all"}
         self.allowed_schools = settings.allowed_schools
         self.ssid_checked = settings.ssid_check != "off"
@@ -855,7 +856,13 @@ class _RowChecker:
             self.log.add("group-name-characters", row)
         if len(group) > MAX_GROUP_NAME_LENGTH:
             self.log.add("group-name-too-long", row)
-        for rule, details in _year_problems(group_key[1], self.years):
+        year = group_key[1]
+        problems = self.year_problems.get(year)
+        if problems is None:
+            problems = _year_problems(year, self.years)
+            if len(self.year_problems) < 64:  # a few distinct years in any real file
+                self.year_problems[year] = problems
+        for rule, details in problems:
             self.log.add(rule, row, **details)
 
         self.group = group_key
