@@ -61,8 +61,8 @@ def _print_submissions(submissions: list[dict]) -> None:
             )
         changes = item.get("normalization", {}).get("changes")
         if changes:
-            sent = f"sent {item['upload_key']}" if item.get("upload_key") else "not sent"
-            print(f"    normalized ({sent}): " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+            copy = f"copy {item['upload_key']}" if item.get("upload_key") else "no copy"
+            print(f"    normalized ({copy}): " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         for problem in item.get("problems", []):
             print(f"    row {problem['row']}  {problem['rule']}: {problem['message']}")
         steps = " -> ".join(step["status"] for step in item.get("history", []))
