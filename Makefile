@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export POWERTOOLS_TRACE_DISABLED := 1
 
-.PHONY: venv demo local test lint synth clean
+.PHONY: venv demo local test lint synth bench clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,19 @@ $(CHROMIUM):
 
 synth: $(STAMP)
 	npx --yes aws-cdk@2 synth --no-notices --quiet
+
+# Validation speed and memory against csv.reader, frictionless and pandera (README, "Validation
+# speed"). The general-purpose validators live in their own venv: they pin other versions.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	cd bench && ../$(BIN)/python run.py --other-python ../$(BENCH_VENV)/bin/python
 
 clean:
 	rm -rf cdk.out .pytest_cache

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -63,6 +63,9 @@ LAMBDA_TASK_ROOT = "/var/task"
 
 VALIDATOR_ID = "ValidatorFunction"
 VALIDATOR_HANDLER = "cers_groups.handlers.validator.lambda_handler"
+# Room in /tmp for a 500 MB roster's normalized copy, spill file and parts.
+VALIDATOR_TMP = Size.gibibytes(4)
+
 UPLOADER_ID = "UploaderFunction"
 UPLOADER_HANDLER = "cers_groups.handlers.uploader.lambda_handler"
 # CDK creates this function (one per stack) to set the bucket's notification configuration.
@@ -344,6 +347,8 @@ class CersGroupsStack(Stack):
             handler=VALIDATOR_HANDLER,
             timeout=VALIDATOR_TIMEOUT,
             memory_size=VALIDATOR_MEMORY_MB,
+            # The normalized copy, its spill file and any parts are worked on in /tmp.
+            ephemeral_storage_size=VALIDATOR_TMP,
             environment=environment,
         )
         function.add_event_source(
@@ -353,8 +358,9 @@ class CersGroupsStack(Stack):
                 report_batch_item_failures=True,
             )
         )
-        self._grant_read_rosters(function)
+        self._grant_read_rosters(function, res.INCOMING_PREFIX)
         self._grant_reports(function)
+        self._grant_write_prepared(function)
         self.table.grant_read_write_data(function)
         self.upload_queue.grant_send_messages(function)
         self.topic.grant_publish(function)
@@ -380,7 +386,9 @@ class CersGroupsStack(Stack):
                 max_concurrency=UPLOADER_CONCURRENCY,
             )
         )
-        self._grant_read_rosters(function)
+        self._grant_read_rosters(
+            function, res.INCOMING_PREFIX, res.NORMALIZED_PREFIX, res.PARTS_PREFIX
+        )
         self._grant_reports(function)
         self.table.grant_read_write_data(function)
         for secret in self.secrets.values():
@@ -388,16 +396,30 @@ class CersGroupsStack(Stack):
         self.topic.grant_publish(function)
         return function
 
-    def _grant_read_rosters(self, function: lambda_.Function) -> None:
-        """Read exactly the dropped object versions (GetObject with a VersionId)."""
+    def _grant_read_rosters(self, function: lambda_.Function, *prefixes: str) -> None:
+        """Read exactly the roster versions recorded (GetObject with a VersionId)."""
         function.add_to_role_policy(
             iam.PolicyStatement(
-                sid="ReadDroppedRosters",
+                sid="ReadRosters",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.bucket.arn_for_objects(f"{res.INCOMING_PREFIX}*")],
+                resources=[self.bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
             )
         )
         self.key.grant_decrypt(function)
+
+    def _grant_write_prepared(self, function: lambda_.Function) -> None:
+        """The normalized copy that is sent, and the parts of a roster too big to send whole."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WritePreparedRosters",
+                actions=["s3:PutObject"],
+                resources=[
+                    self.bucket.arn_for_objects(f"{prefix}*")
+                    for prefix in (res.NORMALIZED_PREFIX, res.PARTS_PREFIX)
+                ],
+            )
+        )
+        self.key.grant(function, "kms:GenerateDataKey")
 
     def _grant_reports(self, function: lambda_.Function) -> None:
         """Reports are written again when a submission's status changes: read and put them."""
@@ -597,9 +619,12 @@ def suppress_function_findings(function: lambda_.Function, role: iam.Role) -> No
         role,
         "IAM5",
         "Objects under the bucket's own prefixes (incoming/ for dropped rosters, reports/ for "
-        "reports): a roster may have any file name.",
+        "reports, normalized/ and parts/ for what is sent): a roster may have any file name.",
         applies_to=[
-            {"regex": r"/^Resource::<RosterBucket[0-9A-F]+\.Arn>\/(incoming|reports)\/\*$/"}
+            {
+                "regex": r"/^Resource::<RosterBucket[0-9A-F]+\.Arn>\/"
+                r"(incoming|reports|normalized|parts)\/\*$/"
+            }
         ],
     )
     suppress(

@@ -59,6 +59,10 @@ def _print_submissions(submissions: list[dict]) -> None:
                 f"    CERS import id={item['cers_import_id']} status={item['cers_status']} "
                 f"message={item.get('cers_message', '')!r}"
             )
+        changes = item.get("normalization", {}).get("changes")
+        if changes:
+            copy = f"copy {item['upload_key']}" if item.get("upload_key") else "no copy"
+            print(f"    normalized ({copy}): " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         for problem in item.get("problems", []):
             print(f"    row {problem['row']}  {problem['rule']}: {problem['message']}")
         steps = " -> ".join(step["status"] for step in item.get("history", []))

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-HEADER = "group_name,school_natural_id,school_year,subject_code,student_ssid,group_user_login\n"
+HEADER = "group_name,school_natural_id,school_year,subject_code,student_ssid,group_user_login\r\n"
 SCHOOLS = 25
 STUDENTS_PER_GROUP = 200
 SUBJECTS = ("Math", "ELA", "All", "")

@@ -106,8 +106,12 @@ def _hold(submission_id: str, baseline: dict, check, store: SubmissionStore, set
 
 
 def _count(submission: dict[str, Any]) -> GroupCounts:
+    """Counts of the bytes CERS will get: the normalized copy when there is one."""
+    normalized = "upload_key" in submission
     roster = storage.open_roster(
-        submission["bucket"], submission["key"], submission.get("version_id")
+        submission["bucket"],
+        submission["upload_key"] if normalized else submission["key"],
+        submission.get("upload_version_id" if normalized else "version_id"),
     )
     with roster.body:
         return count_groups(roster.body)

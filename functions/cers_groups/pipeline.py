@@ -15,6 +15,7 @@ from cers_groups.alerts import compose_alert, publish_alert
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import DroppedObject, file_name
 from cers_groups.observability import count_for_district, logger, metrics
+from cers_groups.preparation import prepare_roster
 from cers_groups.resources import (
     FILES_PROCESSED,
     FILES_RECEIVED,
@@ -22,15 +23,12 @@ from cers_groups.resources import (
     UPLOAD_SECONDS,
     VALIDATION_SECONDS,
 )
-from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
 from cers_groups.submissions import (
     FINAL,
     PENDING,
-    PROBLEMS_KEPT,
     Status,
     SubmissionStore,
-    digest_key,
     needs_alert,
 )
 from cers_groups.tenants import District
@@ -79,6 +77,8 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
         if hold_step.clear_to_send(submission, district, store, settings):
             storage.queue_upload(settings.upload_queue_url, submission_id, district.id)
         submission = store.get(submission_id) or submission
+    elif district and submission.get("status") == Status.SPLIT:
+        _queue_parts(store, submission, district, settings)
 
     _alert_if_needed(store, submission_id, settings)
     return Status(submission["status"])
@@ -170,36 +170,52 @@ def _reject_outside_districts(store, submission_id: str, dropped: DroppedObject)
 
 def _validate(dropped: DroppedObject, submission_id: str, district: District, store, settings):
     started = time.monotonic()
-    roster = storage.open_roster(dropped.bucket, dropped.key, dropped.version_id)
-    with roster.body:
-        report = validate_roster(roster.body)
+    prepared = prepare_roster(dropped, submission_id, district, settings.bucket)
     seconds = time.monotonic() - started
+    if prepared.split:
+        _record_parts(store, submission_id, dropped, district, prepared)
+        outcome = Status.SPLIT
+    else:
+        outcome = Status.VALIDATED if prepared.valid else Status.INVALID
+    store.advance(submission_id, Status.RECEIVED, outcome, **prepared.fields)
 
-    document = _report_document(dropped, report)
-    report_key = reports.write_validation_reports(settings.bucket, submission_id, document)
-    outcome = Status.VALIDATED if report.valid else Status.INVALID
-    store.advance(
-        submission_id,
-        Status.RECEIVED,
-        outcome,
-        rows=report.rows,
-        digest=report.digest,
-        district_digest=digest_key(district.id, report.digest),
-        problem_count=len(report.problems),
-        problems=[_problem_item(problem) for problem in report.problems[:PROBLEMS_KEPT]],
-        report_key=report_key,
-        # The version read is the version sent, even if the key is overwritten meanwhile.
-        **({"version_id": roster.version_id} if roster.version_id else {}),
-    )
-
+    fields = prepared.fields
     logger.info(
-        "Roster validated", status=outcome.value, rows=report.rows, problems=len(report.problems)
+        "Roster validated",
+        status=outcome.value,
+        rows=fields["rows"],
+        errors=fields["error_count"],
+        warnings=fields["warning_count"],
+        normalized="upload_key" in fields,
+        parts=len(prepared.parts),
     )
     metrics.add_metric(
-        name="FilesValid" if report.valid else "FilesInvalid", unit=MetricUnit.Count, value=1
+        name="FilesValid" if outcome != Status.INVALID else "FilesInvalid",
+        unit=MetricUnit.Count,
+        value=1,
     )
-    metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=report.rows)
+    metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=fields["rows"])
     metrics.add_metric(name=VALIDATION_SECONDS, unit=MetricUnit.Seconds, value=seconds)
+
+
+def _record_parts(store, submission_id: str, dropped, district: District, prepared) -> None:
+    """One submission per part, ready to send; they are queued in order once recorded."""
+    part_ids = []
+    for part in prepared.parts:
+        part_id = f"{submission_id}-part-{part['part']:03d}"
+        fields = {**_submission_fields(dropped, district), **part}
+        store.create(part_id, parent_submission_id=submission_id, **fields)
+        store.advance(part_id, Status.RECEIVED, Status.VALIDATED)
+        part_ids.append(part_id)
+    prepared.fields["part_ids"] = part_ids
+
+
+def _queue_parts(store, submission: dict, district: District, settings) -> None:
+    """The parts go on the district's FIFO message group in order, so CERS gets them so."""
+    for part_id in submission.get("part_ids", []):
+        part = store.get(part_id) or {}
+        if part.get("status") == Status.VALIDATED:
+            storage.queue_upload(settings.upload_queue_url, part_id, district.id)
 
 
 def _sign_in_and_send(
@@ -254,14 +270,17 @@ def _sign_in(district: District) -> str:
 
 def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, token: str):
     submission_id = submission["submission_id"]
+    filename = submission.get("upload_name") or file_name(submission["key"])
     roster = storage.open_roster(
-        submission["bucket"], submission["key"], submission.get("version_id")
+        submission["bucket"],
+        submission.get("upload_key", submission["key"]),
+        submission.get("upload_version_id" if "upload_key" in submission else "version_id"),
     )
     started = time.monotonic()
     try:
         with roster.body:
             answer = cers.CersClient(endpoint, token).submit_roster(
-                file_name(submission["key"]), roster.body, roster.size
+                filename, roster.body, roster.size
             )
     except cers.CersError as error:
         status = CERS_ERROR_STATUSES.get(error.reason, Status.UPLOAD_FAILED)
@@ -330,19 +349,3 @@ def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:
     if answer.message:
         fields["cers_message"] = answer.message
     return fields
-
-
-def _problem_item(problem) -> dict[str, Any]:
-    return {"rule": problem.rule, "row": problem.row, "message": problem.message}
-
-
-def _report_document(dropped: DroppedObject, report: RosterReport) -> dict[str, Any]:
-    return {
-        "file": dropped.key,
-        "version_id": dropped.version_id,
-        "valid": report.valid,
-        "rows": report.rows,
-        "size": report.size,
-        "digest": report.digest,
-        "errors": [_problem_item(problem) for problem in report.problems],
-    }

@@ -48,8 +48,10 @@ OPERATORS_AUDIENCE = "operators"
 # Where SIS exports drop files, and where the product writes what it derives from them.
 INCOMING_PREFIX = "incoming/"
 REPORTS_PREFIX = "reports/"
-# Normalized copies of dropped rosters: kept, and expired, like the rosters themselves.
+# The normalized copy of a dropped roster (what is sent), and the parts of one too big to send
+# whole: normalized/<submission id>/<file name>, parts/<submission id>/part-NNN.csv.
 NORMALIZED_PREFIX = "normalized/"
+PARTS_PREFIX = "parts/"
 
 # The submissions table: one item per dropped object. DynamoDB deletes an item some time after
 # the epoch second in SUBMISSION_EXPIRY (its time-to-live attribute).

@@ -1,12 +1,15 @@
 """S3 and SQS adapters: reading dropped rosters, reading and writing reports, queueing uploads."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
+
+from cers_groups.roster_report import TextChunks
 
 MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
 
@@ -58,6 +61,22 @@ def is_missing_object(error: Exception) -> bool:
     """True for S3's answer that the object or version does not exist."""
     return (
         isinstance(error, ClientError) and error.response["Error"]["Code"] in MISSING_OBJECT_CODES
+    )
+
+
+def put_file(bucket: str, key: str, path: str, content_type: str = "text/csv") -> str | None:
+    """Uploads a local file; the new object's VersionId (None when versioning is off)."""
+    with open(path, "rb") as body:
+        response = boto3.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=content_type
+        )
+    return response.get("VersionId")
+
+
+def put_report_stream(bucket: str, key: str, pieces: Iterable[str]) -> None:
+    """Writes a report produced piece by piece, without holding it in memory."""
+    boto3.client("s3").upload_fileobj(
+        TextChunks(pieces), bucket, key, ExtraArgs={"ContentType": "application/json"}
     )
 
 

@@ -26,6 +26,7 @@ class Status(StrEnum):
     REJECTED = "REJECTED"
     INVALID = "INVALID"
     VALIDATED = "VALIDATED"
+    SPLIT = "SPLIT"  # too big for one upload: sent as part submissions of its own
     UPLOADING = "UPLOADING"
     ON_HOLD = "ON_HOLD"
     ACCEPTED = "ACCEPTED"

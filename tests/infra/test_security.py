@@ -332,7 +332,7 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return sorted([action] if isinstance(action, str) else action)
 
 
-def test_validator_reads_dropped_versions_and_reads_writes_reports_only(
+def test_validator_reads_dropped_versions_and_writes_reports_and_prepared_copies(
     template: Template,
 ) -> None:
     statements = _role_statements(template, _role_of(template, VALIDATOR_HANDLER))
@@ -344,6 +344,13 @@ def test_validator_reads_dropped_versions_and_reads_writes_reports_only(
     assert s3_grants == [
         (["s3:GetObject", "s3:GetObjectVersion"], _prefix_objects(template, res.INCOMING_PREFIX)),
         (["s3:GetObject", "s3:PutObject"], _prefix_objects(template, res.REPORTS_PREFIX)),
+        (
+            ["s3:PutObject"],
+            [
+                _prefix_objects(template, res.NORMALIZED_PREFIX),
+                _prefix_objects(template, res.PARTS_PREFIX),
+            ],
+        ),
     ]
 
 

@@ -566,11 +566,38 @@ def test_object_access_is_limited_to_prefixes(template: Template) -> None:
         assert '"/*"' not in document
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
-def test_functions_write_objects_only_under_reports(template: Template, handler: str) -> None:
-    [resource] = _allowed_on(_statements(template, handler), "s3:PutObject")
+def test_validator_writes_normalized_copies_and_parts_the_uploader_reads(
+    template: Template,
+) -> None:
+    validator = json.dumps(_statements(template, VALIDATOR_HANDLER))
+    uploader = json.dumps(_statements(template, UPLOADER_HANDLER))
+    for prefix in (res.NORMALIZED_PREFIX, res.PARTS_PREFIX):
+        assert f'"/{prefix}*"' in validator
+        assert f'"/{prefix}*"' in uploader
 
-    assert json.dumps(resource).endswith(f'"/{res.REPORTS_PREFIX}*"]]}}')
+
+def test_validator_has_room_in_tmp_for_a_500_mb_roster(template: Template) -> None:
+    _, validator = _function(template, VALIDATOR_HANDLER)
+
+    assert validator["Properties"]["EphemeralStorage"] == {"Size": 4096}
+
+
+@pytest.mark.parametrize(
+    ("handler", "prefixes"),
+    [
+        (VALIDATOR_HANDLER, (res.REPORTS_PREFIX, res.NORMALIZED_PREFIX, res.PARTS_PREFIX)),
+        (UPLOADER_HANDLER, (res.REPORTS_PREFIX,)),
+    ],
+)
+def test_functions_write_objects_only_where_they_must(
+    template: Template, handler: str, prefixes: tuple[str, ...]
+) -> None:
+    resources = _allowed_on(_statements(template, handler), "s3:PutObject")
+
+    written = sorted(json.dumps(resource).rsplit("/", 1)[0][-20:] for resource in resources)
+    assert len(resources) == len(prefixes)
+    for prefix in prefixes:
+        assert any(f'"/{prefix}*"' in json.dumps(resource) for resource in resources), written
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
