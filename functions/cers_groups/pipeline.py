@@ -9,11 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cers_groups import cers, cognito, storage
-from cers_groups.alerts import compose_alert, publish_alert
-from cers_groups.errors import ConfigurationError
-from cers_groups.events import DroppedObject, file_name
+from cers_groups import storage, uploads
+from cers_groups.events import DroppedObject
 from cers_groups.observability import logger, metrics
+from cers_groups.outcomes import MAX_ATTEMPTS
+from cers_groups.outcomes import alert_if_needed as _alert_if_needed
+from cers_groups.outcomes import fail as _fail
 from cers_groups.resources import OPERATORS_AUDIENCE, REPORTS_PREFIX
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.settings import Settings
@@ -24,28 +25,8 @@ from cers_groups.submissions import (
     Status,
     SubmissionStore,
     digest_key,
-    needs_alert,
 )
 from cers_groups.tenants import District
-
-# Sign-in failures worth another try before the submission is marked failed.
-RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
-MAX_ATTEMPTS = 3
-
-CERS_STATUSES = {
-    "ACCEPTED": Status.ACCEPTED,
-    "PROCESSED": Status.PROCESSED,
-    "BAD_DATA": Status.BAD_DATA,
-}
-CERS_ERROR_STATUSES = {
-    "unauthorized": Status.AUTH_FAILED,
-    "forbidden": Status.AUTH_FAILED,
-    "outcome-unknown": Status.OUTCOME_UNKNOWN,
-}
-
-
-class RetryLater(Exception):
-    """A passing failure: the message goes back on the queue and is tried again."""
 
 
 def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Status:
@@ -72,29 +53,8 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
 
 
 def upload_submission(submission_id: str, settings: Settings, attempt: int) -> Status | None:
-    store = SubmissionStore(settings.submissions_table)
-    logger.append_keys(submission_id=submission_id)
-    submission = store.get(submission_id)
-    if submission is None:
-        logger.error("Upload requested for an unknown submission")
-        return None
-
-    district = settings.tenants.district(submission["district"])
-    if submission["status"] == Status.UPLOADING:
-        _record_unknown_outcome(store, submission_id)
-    elif submission["status"] == Status.VALIDATED and district is None:
-        _fail(
-            store,
-            submission_id,
-            Status.VALIDATED,
-            Status.UPLOAD_FAILED,
-            "The submission's district is no longer in the tenants file; nothing was sent.",
-        )
-    elif submission["status"] == Status.VALIDATED:
-        _sign_in_and_send(submission, district, store, settings, attempt)
-
-    _alert_if_needed(store, submission_id, settings)
-    return Status((store.get(submission_id) or submission)["status"])
+    """Sending lives in ``cers_groups.uploads``; kept here for callers of the first version."""
+    return uploads.upload_submission(submission_id, settings, attempt)
 
 
 def give_up_validation(dropped: DroppedObject, settings: Settings, error: Exception) -> None:
@@ -113,14 +73,7 @@ def give_up(submission_id: str, settings: Settings, error: Exception) -> None:
         raise error
     status = Status(submission["status"])
     if status == Status.UPLOADING:
-        _fail(
-            store,
-            submission_id,
-            status,
-            Status.OUTCOME_UNKNOWN,
-            f"The upload to CERS was interrupted ({type(error).__name__}); CERS may or may not"
-            " have received the file.",
-        )
+        uploads.interrupted(store, submission_id, error)
     elif status not in FINAL and status not in PENDING:
         _fail(
             store,
@@ -183,118 +136,6 @@ def _validate(dropped: DroppedObject, submission_id: str, district: District, st
         name="FilesValid" if report.valid else "FilesInvalid", unit=MetricUnit.Count, value=1
     )
     metrics.add_metric(name="RowsValidated", unit=MetricUnit.Count, value=report.rows)
-
-
-def _sign_in_and_send(
-    submission: dict, district: District, store: SubmissionStore, settings, attempt: int
-):
-    submission_id = submission["submission_id"]
-    try:
-        token = _sign_in(district)
-    except ConfigurationError as error:
-        _fail(
-            store,
-            submission_id,
-            Status.VALIDATED,
-            Status.AUTH_FAILED,
-            str(error),
-            reason="secret-invalid",
-        )
-        return
-    except cognito.AuthenticationError as error:
-        if error.reason in RETRYABLE_AUTH and attempt < MAX_ATTEMPTS:
-            raise RetryLater(f"CERS sign-in: {error.reason}") from error
-        _fail(
-            store,
-            submission_id,
-            Status.VALIDATED,
-            Status.AUTH_FAILED,
-            str(error),
-            reason=error.reason,
-        )
-        return
-
-    if not store.advance(submission_id, Status.VALIDATED, Status.UPLOADING):
-        logger.info("Upload already taken by another run")
-        return
-    _send(submission, store, district.cers_endpoint, token)
-
-
-def _sign_in(district: District) -> str:
-    """A bearer token for the district. After a refused password the secret is read once more,
-    skipping the cache, in case someone has just put the corrected credential in it."""
-    credentials = cognito.read_credentials(district.secret_name)
-    try:
-        return cognito.authenticate(credentials)
-    except cognito.AuthenticationError as error:
-        if error.reason != "wrong-password":
-            raise
-        fresh = cognito.read_credentials(district.secret_name, force_fetch=True)
-        if fresh == credentials:
-            raise
-        return cognito.authenticate(fresh)
-
-
-def _send(submission: dict[str, Any], store: SubmissionStore, endpoint: str, token: str):
-    submission_id = submission["submission_id"]
-    roster = storage.open_roster(
-        submission["bucket"], submission["key"], submission.get("version_id")
-    )
-    try:
-        with roster.body:
-            answer = cers.CersClient(endpoint, token).submit_roster(
-                file_name(submission["key"]), roster.body, roster.size
-            )
-    except cers.CersError as error:
-        status = CERS_ERROR_STATUSES.get(error.reason, Status.UPLOAD_FAILED)
-        _fail(store, submission_id, Status.UPLOADING, status, str(error), reason=error.reason)
-        return
-
-    status = CERS_STATUSES.get(answer.status, Status.UPLOAD_FAILED)
-    store.advance(submission_id, Status.UPLOADING, status, **_import_fields(answer))
-    logger.info("Roster sent to CERS", cers_import_id=answer.id, cers_status=answer.status)
-    metrics.add_metric(name="FilesUploaded", unit=MetricUnit.Count, value=1)
-
-
-def _record_unknown_outcome(store: SubmissionStore, submission_id: str) -> None:
-    # TODO(#4): look the import up by batch name at CERS before giving up; the upload was
-    # interrupted after it started, so sending it again could double-apply it.
-    _fail(
-        store,
-        submission_id,
-        Status.UPLOADING,
-        Status.OUTCOME_UNKNOWN,
-        "An earlier attempt started sending this file to CERS and did not record the answer.",
-    )
-
-
-def _fail(store, submission_id, expected: Status, status: Status, failure: str, **fields):
-    if store.advance(submission_id, expected, status, failure=failure, **fields):
-        logger.warning("Submission failed", status=status.value, reason=fields.get("reason"))
-        metrics.add_metric(name="FilesFailed", unit=MetricUnit.Count, value=1)
-
-
-def _alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settings) -> None:
-    """One alert per failed submission, even when runs overlap; a run that dies after its claim
-    leaves the claim to go stale, so a later run sends the alert instead."""
-    submission = store.get(submission_id)
-    if submission is None or not needs_alert(submission):
-        return
-    if not store.claim_alert(submission_id):
-        return
-    alert = compose_alert(submission, settings.bucket)
-    publish_alert(settings.alert_topic_arn, alert, audience=submission["district"])
-    store.mark_alerted(submission_id)
-    logger.info("Alert sent", status=submission["status"])
-
-
-def _import_fields(answer: cers.ImportResource) -> dict[str, Any]:
-    fields: dict[str, Any] = {"cers_import_id": answer.id, "cers_status": answer.status}
-    if answer.digest:
-        fields["cers_digest"] = answer.digest
-    if answer.message:
-        fields["cers_message"] = answer.message
-    return fields
 
 
 def _problem_item(problem) -> dict[str, Any]:

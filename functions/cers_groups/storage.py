@@ -33,11 +33,23 @@ def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
     )
 
 
-def queue_upload(queue_url: str, submission_id: str, district: str) -> None:
-    """One district's uploads share a FIFO message group, so they go to CERS one at a time."""
+def queue_upload(
+    queue_url: str,
+    submission_id: str,
+    district: str,
+    *,
+    force: bool = False,
+    deduplication_id: str | None = None,
+) -> None:
+    """One district's uploads share a FIFO message group, so they go to CERS one at a time.
+
+    ``force`` asks the uploader to skip its duplicate check. A submission queued again within
+    five minutes needs a ``deduplication_id`` of its own, or the FIFO queue drops the message.
+    """
+    body = {"submission_id": submission_id, **({"force": True} if force else {})}
     boto3.client("sqs").send_message(
         QueueUrl=queue_url,
-        MessageBody=json.dumps({"submission_id": submission_id}),
+        MessageBody=json.dumps(body),
         MessageGroupId=district,
-        MessageDeduplicationId=submission_id,
+        MessageDeduplicationId=deduplication_id or submission_id,
     )
