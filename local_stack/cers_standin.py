@@ -711,6 +711,11 @@ class CersStandIn:
 
     def _post(self, request: Request, fault: Fault | None) -> Response:
         user = upload = None
+        if fault is not None and fault.kind == "hang":
+            request.stream.exhaust()
+            self._remember(request, 0, None)
+            self._stopping.wait(fault.seconds)
+            _drop(request)
         try:
             self._fault_before(request, fault)
             user = self._writer(request)

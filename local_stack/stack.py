@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from cers_groups.handlers import poller, uploader, validator
 from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
-from cers_groups.settings import RETRY_DELAY_ENV
+from cers_groups.settings import FOLLOW_ENV, RETRY_DELAY_ENV
 from cers_groups.tenants import Tenants, load_tenants
 from local_stack.cers_standin import CersStandIn
 from local_stack.cognito import create_district_login
@@ -27,8 +27,10 @@ from local_stack.resources import LocalResources, create_resources
 TENANTS_TEMPLATE = Path(__file__).parent / "tenants.json"
 SAMPLE_SCHOOLS = frozenset({"99123450111111", "99123450122222", "99123450133333"})
 COGNITO_ENDPOINT_ENV = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
-# Retries wait this long locally (seconds) instead of the deployed default, so faults are quick.
+# Retries wait this long locally (seconds) instead of the deployed default, so faults are quick,
+# and the uploader watches an accepted import this long (the stand-in processes in milliseconds).
 LOCAL_RETRY_DELAY = "0.05"
+LOCAL_FOLLOW = "0.25"
 
 
 @dataclass
@@ -84,6 +86,20 @@ class LocalStack:
         result = poller.lambda_handler(event, LambdaContext(function_name="cers-groups-poller"))
         self.poll_released = result["released"]
         return result
+
+    def drain_validation(self, timeout: float = 90.0) -> None:
+        """Run only the validator, leaving validated files on the upload queue."""
+        run_until_idle(
+            [
+                QueueConsumer(
+                    self.resources.validate_queue_url,
+                    validator.lambda_handler,
+                    "cers-groups-validator",
+                    batch_size=5,
+                )
+            ],
+            timeout=timeout,
+        )
 
     def drain(self, timeout: float = 90.0) -> None:
         """Deliver queued messages to the handlers until every queue is empty."""
@@ -167,6 +183,7 @@ def local_stack(
         os.environ.update(local.environment(str(tenants_file)))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         os.environ.setdefault(RETRY_DELAY_ENV, LOCAL_RETRY_DELAY)
+        os.environ.setdefault(FOLLOW_ENV, LOCAL_FOLLOW)
         try:
             yield LocalStack(local, standin, login, tenants, cognito)
         finally:

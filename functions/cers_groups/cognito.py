@@ -241,7 +241,8 @@ def _initiate_auth(
         "cognito-idp",
         region_name=credentials.region,
         config=Config(
-            retries={"mode": "standard", "max_attempts": SIGN_IN_ATTEMPTS}, **_COGNITO_TIMEOUTS
+            retries={"mode": "standard", "total_max_attempts": SIGN_IN_ATTEMPTS},
+            **_COGNITO_TIMEOUTS,
         ),
     )
     try:

@@ -18,12 +18,16 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_RETRY_DELAY = 2.0
 # A submission still ACCEPTED (or unconfirmed) this long after it was sent is reported.
 DEFAULT_DEADLINE = 7200.0
+# After an ACCEPTED answer the uploader watches the import this long (small files finish in
+# seconds), so a district's next file need not wait for the poller. 780 + 60 + lookups < 900.
+DEFAULT_FOLLOW = 60.0
 
 
 CONNECT_TIMEOUT_ENV = "CERS_CONNECT_TIMEOUT_SECONDS"
 READ_TIMEOUT_ENV = "CERS_READ_TIMEOUT_SECONDS"
 RETRY_DELAY_ENV = "CERS_RETRY_DELAY_SECONDS"
 DEADLINE_ENV = "CERS_DEADLINE_SECONDS"
+FOLLOW_ENV = "CERS_FOLLOW_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Settings:
     read_timeout: float = DEFAULT_READ_TIMEOUT
     retry_delay: float = DEFAULT_RETRY_DELAY
     deadline: float = DEFAULT_DEADLINE
+    follow: float = DEFAULT_FOLLOW
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -62,6 +67,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         read_timeout=_seconds(environ, READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT),
         retry_delay=_seconds(environ, RETRY_DELAY_ENV, DEFAULT_RETRY_DELAY),
         deadline=_seconds(environ, DEADLINE_ENV, DEFAULT_DEADLINE),
+        follow=_seconds(environ, FOLLOW_ENV, DEFAULT_FOLLOW),
     )
 
 

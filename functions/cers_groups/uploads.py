@@ -45,6 +45,8 @@ RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
 # Imports updated this long before the POST still count when searching by digest.
 LOOKUP_SLACK = timedelta(minutes=2)
 GROUP_WRITE = "PERM_GROUP_WRITE"
+# Longest pause between two looks at a just-accepted import.
+FOLLOW_INTERVAL_CAP = 10.0
 
 CERS_STATUSES = {
     "ACCEPTED": Status.ACCEPTED,
@@ -376,8 +378,28 @@ def _send(submission, roster, session: CersSession, store, settings: Settings, a
 
         if digests and digests[-1] != submission.get("digest"):
             logger.warning("Bytes sent differ from the validated digest", sent=digests[-1])
-        record_answer(submission, answer, store, Status.UPLOADING)
+        if record_answer(submission, answer, store, Status.UPLOADING) == Status.ACCEPTED:
+            _follow_briefly(submission_id, answer, session, store, settings)
         return
+
+
+def _follow_briefly(submission_id, answer: ImportResource, session, store, settings) -> None:
+    """Watch a just-accepted import for ``settings.follow`` seconds: small files finish in
+    seconds, and then the district's next file need not wait for the poller."""
+    started = time.monotonic()
+    for attempt in range(100):
+        wait = min(retry_wait(settings.retry_delay, attempt), FOLLOW_INTERVAL_CAP)
+        if time.monotonic() - started + wait > settings.follow:
+            return
+        time.sleep(wait)
+        try:
+            found = session.call(lambda client: client.find_imports(batch=answer.batch))
+        except (CersError, cognito.AuthenticationError, ConfigurationError):
+            return  # the poller follows it
+        finished = [item for item in found if item.id == answer.id and item.status != "ACCEPTED"]
+        if finished:
+            record_answer(store.get(submission_id), finished[0], store, Status.ACCEPTED)
+            return
 
 
 def _may_post_again(submission, session, store, settings, error: CersError, number, attempt):
