@@ -11,6 +11,8 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -43,9 +45,16 @@ VALIDATOR_BATCH_SIZE = 5
 
 UPLOADER_ID = "UploaderFunction"
 UPLOADER_HANDLER = "cers_groups.handlers.uploader.lambda_handler"
-# CERS validates the file inside the POST: a large roster keeps the request open for minutes.
-UPLOADER_TIMEOUT = Duration.minutes(10)
+# CERS validates the file inside the POST: a large roster keeps the request open for minutes
+# (about 20 for 1,000,000 rows). The uploader gets Lambda's maximum and stops waiting for the
+# answer after cers_groups.settings.DEFAULT_READ_TIMEOUT (13 minutes), then looks the import up.
+UPLOADER_TIMEOUT = Duration.minutes(15)
 UPLOADER_CONCURRENCY = 5
+
+POLLER_ID = "PollerFunction"
+POLLER_HANDLER = "cers_groups.handlers.poller.lambda_handler"
+POLLER_TIMEOUT = Duration.minutes(4)
+POLLER_SCHEDULE = Duration.minutes(5)
 
 # AWS guidance for SQS event sources: visibility timeout at least six times the function's.
 VISIBILITY_FACTOR = 6
@@ -91,6 +100,7 @@ class CersGroupsStack(Stack):
             res.UPLOAD_QUEUE, res.UPLOAD_DLQ, consumer_timeout=UPLOADER_TIMEOUT, fifo=True
         )
         self.table = self._build_table()
+        self.tokens_table = self._build_tokens_table()
         self.topic = self._build_topic(tenants)
         self.secrets = {district.id: self._build_secret(district) for district in tenants.districts}
 
@@ -103,6 +113,7 @@ class CersGroupsStack(Stack):
         environment = self._environment()
         self.validator = self._build_validator(code, environment)
         self.uploader = self._build_uploader(code, environment)
+        self.poller = self._build_poller(code, environment)
         self._build_outputs()
 
     def _build_bucket(self) -> s3.Bucket:
@@ -162,6 +173,19 @@ class CersGroupsStack(Stack):
                 ),
             )
         return table
+
+    def _build_tokens_table(self) -> dynamodb.Table:
+        # Short-lived credentials (see cers_groups.tokens): no backups, gone with the stack.
+        return dynamodb.Table(
+            self,
+            res.TOKENS_TABLE.construct_id,
+            partition_key=dynamodb.Attribute(
+                name=res.TOKEN_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=res.TOKEN_TTL_ATTRIBUTE,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
 
     def _build_topic(self, tenants: Tenants) -> sns.Topic:
         topic = sns.Topic(
@@ -223,6 +247,7 @@ class CersGroupsStack(Stack):
             res.ALERT_TOPIC.env_var: self.topic.topic_arn,
             res.UPLOAD_QUEUE.env_var: self.upload_queue.queue_url,
             res.TENANTS_FILE_ENV: f"{LAMBDA_TASK_ROOT}/{res.BUNDLED_TENANTS_FILE}",
+            res.TOKENS_TABLE.env_var: self.tokens_table.table_name,
         }
 
     def _build_validator(self, code: lambda_.Code, environment: dict[str, str]) -> lambda_.Function:
@@ -270,9 +295,35 @@ class CersGroupsStack(Stack):
         )
         self.bucket.grant_read(function, f"{res.INCOMING_PREFIX}*")
         self.table.grant_read_write_data(function)
+        self.tokens_table.grant_read_write_data(function)
         for secret in self.secrets.values():
             secret.grant_read(function)
         self.topic.grant_publish(function)
+        return function
+
+    def _build_poller(self, code: lambda_.Code, environment: dict[str, str]) -> lambda_.Function:
+        """Follows uploads at CERS on a schedule (cers_groups.follow_up); one run at a time."""
+        function = self._build_function(
+            POLLER_ID,
+            code=code,
+            handler=POLLER_HANDLER,
+            timeout=POLLER_TIMEOUT,
+            memory_size=256,
+            reserved_concurrent_executions=1,
+            environment=environment,
+        )
+        events.Rule(
+            self,
+            "PollerSchedule",
+            schedule=events.Schedule.rate(POLLER_SCHEDULE),
+            targets=[targets.LambdaFunction(function, retry_attempts=0)],
+        )
+        self.table.grant_read_write_data(function)
+        self.tokens_table.grant_read_write_data(function)
+        for secret in self.secrets.values():
+            secret.grant_read(function)
+        self.topic.grant_publish(function)
+        self.upload_queue.grant_send_messages(function)  # releases waiting uploads
         return function
 
     def _build_outputs(self) -> None:
