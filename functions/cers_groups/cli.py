@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cers_groups.auth_cli import verify_auth
 from cers_groups.roster import Problem, RosterReport, validate_roster
 
 EXIT_VALID = 0
@@ -22,6 +23,9 @@ app = typer.Typer(
 @app.callback()
 def _cers_groups() -> None:
     """Check SIS roster exports and keep CERS student groups up to date."""
+
+
+app.command("verify-auth")(verify_auth)
 
 
 @app.command()
