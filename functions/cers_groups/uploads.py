@@ -123,7 +123,7 @@ def _upload(submission, district: District, store, settings: Settings, attempt: 
     submission_id = submission["submission_id"]
     if not force and _record_duplicate(submission, store):
         return
-    if _hold(submission, store, settings):
+    if _hold(submission, store, settings, force):
         return
 
     session = session_for(district, settings)
@@ -183,8 +183,9 @@ def _record_duplicate(submission: dict[str, Any], store: SubmissionStore) -> boo
     return True
 
 
-def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings) -> bool:
-    """True when an earlier upload of the district must finish first (and so WAITING)."""
+def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings, force) -> bool:
+    """True when an earlier upload of the district must finish first (and so WAITING); a
+    forced re-send keeps its ``force`` for when it is released."""
     blocking = blockers(store, submission["district"], settings, before=submission)
     if not blocking:
         return False
@@ -195,7 +196,7 @@ def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings
         Status.VALIDATED,
         Status.WAITING,
         waiting_for=first["submission_id"],
-        **({"force": True} if submission.get("force") else {}),
+        **({"force": True} if force else {}),
     )
     logger.info("Upload waits for an earlier one", waiting_for=first["submission_id"])
     return True
@@ -405,7 +406,7 @@ def _follow_briefly(submission_id, answer: ImportResource, session, store, setti
 def _may_post_again(submission, session, store, settings, error: CersError, number, attempt):
     """Record what a failed POST means; True only when CERS surely kept nothing of it."""
     submission_id = submission["submission_id"]
-    if error.reason in ("outcome-unknown", "unexpected-response"):
+    if error.reason == "outcome-unknown" or _unreadable_answer(error):
         _settle(submission, session, store, str(error))
         return False
     if error.reason == "unreachable":
@@ -433,6 +434,11 @@ def _may_post_again(submission, session, store, settings, error: CersError, numb
         )
         return False
     return _retry_or_fail(submission, session, store, error, number)
+
+
+def _unreadable_answer(error: CersError) -> bool:
+    """A success status (or none) with a body that is not an import: CERS may hold the file."""
+    return error.reason == "unexpected-response" and error.status in (None, 200, 201, 202)
 
 
 def _retry_or_fail(submission, session, store, error: CersError, number: int) -> bool:
