@@ -35,8 +35,11 @@ VALIDATOR_TIMEOUT = Duration.minutes(3)
 # The uploader streams the file to CERS and waits: CERS validates the file inside the POST,
 # and a large roster keeps the request open for minutes. Its work is network-bound, so it needs
 # little memory; its timeout follows CERS, not this machine.
+# About 20 minutes for 1,000,000 rows, per the state's guide: the uploader gets Lambda's maximum
+# and stops waiting for the answer after cers_groups.settings.DEFAULT_READ_TIMEOUT (13 minutes),
+# then looks the import up by batch instead of sending again.
 UPLOADER_MEMORY_MB = 512
-UPLOADER_TIMEOUT = Duration.minutes(10)
+UPLOADER_TIMEOUT = Duration.minutes(15)
 # At most this many uploads at once across all districts (one per district at a time anyway,
 # through the FIFO message groups), which also bounds the load on CERS.
 UPLOADER_CONCURRENCY = 5

@@ -79,6 +79,11 @@ SUBSCRIPTION_CHECK_ID = "AlertSubscriptionCheckFunction"
 SUBSCRIPTION_CHECK_HANDLER = "cers_groups.handlers.alert_subscriptions.lambda_handler"
 SUBSCRIPTION_CHECK_SCHEDULE = events.Schedule.cron(minute="30", hour="14")
 SCHEDULED_TIMEOUT = Duration.minutes(2)
+
+POLLER_ID = "PollerFunction"
+POLLER_HANDLER = "cers_groups.handlers.poller.lambda_handler"
+POLLER_TIMEOUT = Duration.minutes(4)
+POLLER_SCHEDULE = Duration.minutes(5)
 MAX_RECEIVE_COUNT = 3
 DLQ_RETENTION = Duration.days(14)
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
@@ -129,6 +134,7 @@ class CersGroupsStack(Stack):
             res.UPLOAD_QUEUE, res.UPLOAD_DLQ, consumer_timeout=UPLOADER_TIMEOUT, fifo=True
         )
         self.table = self._build_table()
+        self.tokens_table = self._build_tokens_table()
         self.topic = self._build_topic(tenants)
         self.secrets = {district.id: self._build_secret(district) for district in tenants.districts}
 
@@ -157,6 +163,7 @@ class CersGroupsStack(Stack):
                 actions=["sns:ListSubscriptionsByTopic"], resources=[self.topic.topic_arn]
             )
         )
+        self.poller = self._build_poller(code, environment)
         self.exporter_roles = self._build_exporter_roles()
         self.sftp = self._build_sftp()
         self.monitoring = self._build_monitoring()
@@ -234,6 +241,25 @@ class CersGroupsStack(Stack):
                 ),
             )
         return table
+
+    def _build_tokens_table(self) -> dynamodb.Table:
+        # Short-lived credentials (see cers_groups.tokens): gone with the stack, encrypted with
+        # the stack's key like everything else.
+        return dynamodb.Table(
+            self,
+            res.TOKENS_TABLE.construct_id,
+            partition_key=dynamodb.Attribute(
+                name=res.TOKEN_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=res.TOKEN_TTL_ATTRIBUTE,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
 
     def _build_topic(self, tenants: Tenants) -> sns.Topic:
         topic = sns.Topic(
@@ -338,6 +364,7 @@ class CersGroupsStack(Stack):
             res.ALERT_TOPIC.env_var: self.topic.topic_arn,
             res.UPLOAD_QUEUE.env_var: self.upload_queue.queue_url,
             res.TENANTS_FILE_ENV: f"{LAMBDA_TASK_ROOT}/{res.BUNDLED_TENANTS_FILE}",
+            res.TOKENS_TABLE.env_var: self.tokens_table.table_name,
         }
 
     def _build_validator(self, code: lambda_.Code, environment: dict[str, str]) -> lambda_.Function:
@@ -391,6 +418,7 @@ class CersGroupsStack(Stack):
         )
         self._grant_reports(function)
         self.table.grant_read_write_data(function)
+        self.tokens_table.grant_read_write_data(function)
         for secret in self.secrets.values():
             secret.grant_read(function)
         self.topic.grant_publish(function)
@@ -459,6 +487,7 @@ class CersGroupsStack(Stack):
         monitoring = Monitoring(self, "Monitoring", topic=self.topic)
         monitoring.watch_function("Validator", self.validator)
         monitoring.watch_function("Uploader", self.uploader)
+        monitoring.watch_function("Poller", self.poller)
         monitoring.watch_dead_letters(
             "Validate", self.validate_queue, self.validate_queue.dead_letter_queue.queue
         )
@@ -509,6 +538,31 @@ class CersGroupsStack(Stack):
             self, f"{id_}Schedule", schedule=schedule, targets=[targets.LambdaFunction(function)]
         )
         self.topic.grant_publish(function)
+        return function
+
+    def _build_poller(self, code: lambda_.Code, environment: dict[str, str]) -> lambda_.Function:
+        """Follows uploads at CERS on a schedule (cers_groups.follow_up); one run at a time."""
+        function = self._build_function(
+            POLLER_ID,
+            code=code,
+            handler=POLLER_HANDLER,
+            timeout=POLLER_TIMEOUT,
+            memory_size=256,
+            reserved_concurrent_executions=1,
+            environment=environment,
+        )
+        events.Rule(
+            self,
+            "PollerSchedule",
+            schedule=events.Schedule.rate(POLLER_SCHEDULE),
+            targets=[targets.LambdaFunction(function, retry_attempts=0)],
+        )
+        self.table.grant_read_write_data(function)
+        self.tokens_table.grant_read_write_data(function)
+        for secret in self.secrets.values():
+            secret.grant_read(function)
+        self.topic.grant_publish(function)
+        self.upload_queue.grant_send_messages(function)  # releases waiting uploads
         return function
 
     def _build_outputs(self) -> None:

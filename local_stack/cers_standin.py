@@ -12,19 +12,26 @@ Use it as a context manager, or call ``start()`` and ``stop()``::
         assert len(cers.received) == 1
 
 New valid imports stay ACCEPTED until ``process(import_id)`` is called, or until
-``processing_delay`` seconds have passed when that is set. Everything is kept in memory.
+``processing_delay`` seconds have passed when that is set (``processing_failure`` makes that
+processing end in BAD_DATA instead). Everything is kept in memory.
+
+Faults can be switched on for the next requests with ``inject(Fault(...), times=n)``: an HTTP
+error status, a slow or hanging answer, a dropped connection, a 401 for an expired token, or a
+202 whose import has an unexpected status. ``requests`` lists every request served.
 """
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import re
+import socket
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from joserfc import jwt
@@ -415,6 +422,46 @@ class ReceivedPost:
     import_id: int | None = None
 
 
+FaultKind = Literal["error", "slow", "hang", "reset", "expired-token", "status"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something going wrong with one request, as ``CersStandIn.inject`` takes it.
+
+    - ``error``: answer HTTP ``status`` (500 with Spring's body, 429/502/503/504 with a short
+      text and ``Retry-After`` when ``retry_after`` is set) before reading anything; no import.
+    - ``slow``: serve the request, then wait ``seconds`` before answering.
+    - ``hang``: read the request and never answer (until ``seconds`` pass or the stand-in
+      stops), then drop the connection; no import.
+    - ``reset``: read the request, create the import only if ``recorded``, then drop the
+      connection without an answer.
+    - ``expired-token``: answer 401 ``invalid_token`` "Access token expired".
+    - ``status``: create the import, then answer 202 with its status set to ``answer``.
+
+    ``method`` picks the requests: ``POST`` (uploads) or ``GET`` (queries and the user probe).
+    """
+
+    kind: FaultKind
+    method: str = "POST"
+    status: int = 500
+    seconds: float | None = None
+    recorded: bool = True
+    answer: str = "UNAUTHORIZED"
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    method: str
+    path: str
+    http_status: int  # 0 when the connection was dropped without an answer
+
+
+class _Dropped(Exception):
+    """The connection was closed without an answer."""
+
+
 @dataclass(frozen=True)
 class _Upload:
     batch: str | None
@@ -451,6 +498,11 @@ class CersStandIn:
     processing_delay:
         Seconds after which an ACCEPTED import turns PROCESSED by itself; None leaves that to
         ``process()``.
+    processing_failure:
+        When set, processing ends in BAD_DATA with this text instead (the processor's failures
+        carry no ``Row:`` prefix), after the upload was answered ACCEPTED.
+    token_uses:
+        Which Cognito tokens are accepted as the bearer (``id``, ``access``); others get 401.
     """
 
     def __init__(
@@ -463,13 +515,20 @@ class CersStandIn:
         *,
         group_writers: Collection[str] | None = None,
         processing_delay: float | None = None,
+        processing_failure: str | None = None,
+        token_uses: Collection[str] = ("id", "access"),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.validator = RosterValidator(schools, school_years, subjects)
         self._tokens = _TokenVerifier(jwks_url, issuer)
-        self._group_writers = None if group_writers is None else frozenset(group_writers)
-        self._processing_delay = processing_delay
+        self.token_uses = frozenset(token_uses)
+        self.group_writers = None if group_writers is None else frozenset(group_writers)
+        self.processing_delay = processing_delay
+        self.processing_failure = processing_failure
+        self._faults: list[Fault] = []
+        self._served: list[ServedRequest] = []
+        self._stopping = threading.Event()
         self._address = (host, port)
         self._lock = threading.Lock()
         self._imports: dict[int, ImportRecord] = {}
@@ -484,6 +543,7 @@ class CersStandIn:
 
     def start(self) -> str:
         """Serve on a free port in a daemon thread; return the base URL."""
+        self._stopping.clear()
         host, port = self._address
         self._server = make_server(
             host, port, self._wsgi, threaded=True, request_handler=_QuietRequestHandler
@@ -499,6 +559,7 @@ class CersStandIn:
         return self.base_url
 
     def stop(self) -> None:
+        self._stopping.set()  # hanging requests end
         with self._lock:
             timers, self._timers = self._timers, []
         for timer in timers:
@@ -529,6 +590,17 @@ class CersStandIn:
             return list(self._received)
 
     @property
+    def requests(self) -> list[ServedRequest]:
+        """Every request served so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._served)
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Apply ``fault`` to the next ``times`` requests of its method."""
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    @property
     def imports(self) -> list[ImportRecord]:
         with self._lock:
             return [replace(record) for record in self._imports.values()]
@@ -538,10 +610,12 @@ class CersStandIn:
             return replace(self._imports[import_id])
 
     def process(self, import_id: int, *, failure: str | None = None) -> ImportRecord:
-        """Finish processing an ACCEPTED import: PROCESSED, or BAD_DATA with ``failure``.
+        """Finish processing an ACCEPTED import: PROCESSED, or BAD_DATA with ``failure``
+        (``processing_failure`` when not given).
 
         The processor's failures carry the raw exception text, without a ``Row:`` prefix.
         """
+        failure = failure or self.processing_failure
         with self._lock:
             record = self._imports[import_id]
             if record.status == ACCEPTED:
@@ -555,16 +629,52 @@ class CersStandIn:
 
     def _wsgi(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        fault = self._next_fault(request.method)
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(request, fault)
         except _Reply as reply:
             response = reply.response
+        except _Dropped:
+            self._served_one(request, 0)
+            start_response("500 Internal Server Error", [])
+            return []
+        if fault is not None and fault.kind == "slow":
+            self._stopping.wait(fault.seconds or 0)
+        self._served_one(request, response.status_code)
         return response(environ, start_response)
 
-    def _dispatch(self, request: Request) -> Response:
+    def _next_fault(self, method: str) -> Fault | None:
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.method == method:
+                    return self._faults.pop(index)
+        return None
+
+    def _served_one(self, request: Request, status: int) -> None:
+        with self._lock:
+            self._served.append(ServedRequest(request.method, request.path, status))
+
+    def _fault_before(self, request: Request, fault: Fault | None) -> None:
+        """The faults that strike before a request is served."""
+        if fault is None:
+            return
+        if fault.kind == "error":
+            raise _Reply(_error_response(fault))
+        if fault.kind == "expired-token":
+            raise _Reply(_invalid_token("Access token expired"))
+        if fault.kind == "hang":
+            request.stream.exhaust()
+            self._stopping.wait(fault.seconds)
+            _drop(request)
+
+    def _dispatch(self, request: Request, fault: Fault | None = None) -> Response:
         path = request.path.rstrip("/") or "/"
+        if request.method != "POST":
+            self._fault_before(request, fault)
+            if fault is not None and fault.kind == "reset":
+                _drop(request)
         if path == "/groups/imports":
-            return self._groups(request)
+            return self._groups(request, fault)
         if path == "/imports/user" and request.method == "GET":
             user = self._user(request)
             return _json_response(_user_body(user, self._may_write(user)))
@@ -573,9 +683,9 @@ class CersStandIn:
             return _access_denied()
         return _spring_error(404, "Not Found", message="No message available", path=request.path)
 
-    def _groups(self, request: Request) -> Response:
+    def _groups(self, request: Request, fault: Fault | None) -> Response:
         if request.method == "POST":
-            return self._post(request)
+            return self._post(request, fault)
         if request.method != "GET":
             return _spring_error(405, "Method Not Allowed", message="Method not allowed")
 
@@ -583,10 +693,13 @@ class CersStandIn:
         return self._query(request)
 
     def _user(self, request: Request) -> str:
-        return self._tokens.user(request.headers.get("Authorization"))
+        user, token_use = self._tokens.user(request.headers.get("Authorization"))
+        if token_use not in self.token_uses:
+            raise _Reply(_invalid_token(f"Unsupported token type: {token_use}"))
+        return user
 
     def _may_write(self, user: str) -> bool:
-        return self._group_writers is None or user in self._group_writers
+        return self.group_writers is None or user in self.group_writers
 
     def _writer(self, request: Request) -> str:
         user = self._user(request)
@@ -596,32 +709,52 @@ class CersStandIn:
 
     # -- POST /groups/imports -------------------------------------------------------------------
 
-    def _post(self, request: Request) -> Response:
+    def _post(self, request: Request, fault: Fault | None) -> Response:
         user = upload = None
+        if fault is not None and fault.kind == "hang":
+            request.stream.exhaust()
+            self._remember(request, 0, None)
+            self._stopping.wait(fault.seconds)
+            _drop(request)
         try:
+            self._fault_before(request, fault)
             user = self._writer(request)
             upload = _upload_from(request)
+            if fault is not None and fault.kind == "reset" and not fault.recorded:
+                _drop(request)
             validation = self.validator.validate(upload.data)
         except _Reply as reply:
             # Read what the client still sends, so it sees this answer rather than a reset.
             request.stream.exhaust()
             self._remember(request, reply.response.status_code, user, upload)
             raise
-        except ServerFault as fault:
+        except _Dropped:
+            self._remember(request, 0, user, upload)
+            raise
+        except ServerFault as server_fault:
             self._remember(request, 500, user, upload)
-            return _spring_error(500, "Internal Server Error", fault.exception, str(fault))
+            return _spring_error(
+                500, "Internal Server Error", server_fault.exception, str(server_fault)
+            )
 
-        record = self._record(upload, user, validation)
+        record = self._record(upload, user, validation, fault)
+        if fault is not None and fault.kind == "reset":
+            self._remember(request, 0, user, upload, record)
+            _drop(request)
         self._remember(request, 202, user, upload, record)
-        if record.status == ACCEPTED and self._processing_delay is not None:
+        if record.status == ACCEPTED and self.processing_delay is not None:
             self._schedule(record.id)
         return _json_response(record.to_json(self.base_url), status=202)
 
-    def _record(self, upload: _Upload, user: str, validation: Validation) -> ImportRecord:
+    def _record(
+        self, upload: _Upload, user: str, validation: Validation, fault: Fault | None = None
+    ) -> ImportRecord:
         """Create or update the import for this digest, following the duplicate rules."""
         digest = hashlib.md5(upload.data).hexdigest().upper()
         now = _now()
         status = ACCEPTED if validation.passed else BAD_DATA
+        if fault is not None and fault.kind == "status":
+            status = fault.answer
         with self._lock:
             existing = self._imports.get(self._by_digest.get(digest, -1))
             if existing is None:
@@ -673,7 +806,7 @@ class CersStandIn:
             self._received.append(post)
 
     def _schedule(self, import_id: int) -> None:
-        timer = threading.Timer(self._processing_delay, self.process, args=(import_id,))
+        timer = threading.Timer(self.processing_delay, self.process, args=(import_id,))
         timer.daemon = True
         with self._lock:
             self._timers.append(timer)
@@ -827,7 +960,8 @@ class _TokenVerifier:
         self._keys: KeySet | None = None
         self._lock = threading.Lock()
 
-    def user(self, authorization: str | None) -> str:
+    def user(self, authorization: str | None) -> tuple[str, str]:
+        """The username the token carries, and its kind (``id`` or ``access``)."""
         if not authorization or not authorization.startswith("Bearer "):
             raise _Reply(_unauthorized())
 
@@ -835,7 +969,7 @@ class _TokenVerifier:
         username = claims.get("cognito:username") or claims.get("username")
         if claims.get("token_use") not in ("id", "access") or not username:
             raise _Reply(_invalid_token("Cannot convert access token to JSON"))
-        return username
+        return username, claims["token_use"]
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         options = {"exp": {"essential": True}}
@@ -915,6 +1049,24 @@ def _spring_error(
         "path": path,
     }
     return _json_response({name: value for name, value in body.items() if value}, status)
+
+
+def _error_response(fault: Fault) -> Response:
+    if fault.status == 500:
+        return _spring_error(500, "Internal Server Error", "java.lang.RuntimeException", "boom")
+    response = Response(f"HTTP {fault.status}", status=fault.status, mimetype="text/plain")
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = f"{fault.retry_after:g}"
+    return response
+
+
+def _drop(request: Request) -> None:
+    """Close the connection without an answer, as a crashed server or a proxy would."""
+    connection = request.environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    raise _Dropped
 
 
 def _null_pointer() -> Response:

@@ -1,9 +1,10 @@
 """`make demo`: the main job end to end on the embedded local stack.
 
-Two sample rosters are dropped in the bucket: a valid one, which the CERS stand-in accepts, and
-one with errors, which never leaves AWS and produces one alert e-mail. The demo prints the
-submissions as recorded in DynamoDB, the alert e-mails and the imports CERS received, and exits
-0 only when that is the outcome.
+Two sample rosters are dropped in the bucket: a valid one, which the CERS stand-in accepts and
+then processes (the uploader, or else the poller, records PROCESSED), and one with errors, which
+never leaves AWS and produces one alert e-mail. The demo prints the submissions as recorded in
+DynamoDB, the alert e-mails, the imports CERS received and the Cognito sign-ins, and exits 0 only
+when that is the outcome.
 
 Handler logs and metrics are quiet unless ``--verbose`` is given.
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 
 SAMPLES = Path(__file__).parent / "samples"
 VALID, INVALID = SAMPLES / "valid_roster.csv", SAMPLES / "invalid_roster.csv"
+# Seconds the CERS stand-in takes to process an accepted import.
+PROCESSING_DELAY = 0.1
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +27,7 @@ def main(argv: list[str]) -> int:
     from local_stack.stack import local_stack  # after the environment is set
 
     started = time.monotonic()
-    with local_stack() as stack:
+    with local_stack(processing_delay=PROCESSING_DELAY) as stack:
         print(
             f"Local stack up: moto at {os.environ['AWS_ENDPOINT_URL']}, CERS stand-in at "
             f"{stack.standin.endpoint}"
@@ -35,10 +38,14 @@ def main(argv: list[str]) -> int:
 
         submissions, emails = stack.submissions(), stack.alert_emails()
         imports = stack.standin.received
+        sign_ins = stack.cognito.initiate_auth_calls()
         _print_submissions(submissions)
         _print_emails(emails)
         _print_imports(imports)
+        print(f"\n== Cognito InitiateAuth calls: {sign_ins} ==")
         problems = _check(submissions, emails, imports)
+        if sign_ins != 1:
+            problems.append(f"expected one Cognito sign-in, saw {sign_ins}")
 
     print(f"\nFinished in {time.monotonic() - started:.1f} s.")
     for problem in problems:
@@ -56,8 +63,8 @@ def _print_submissions(submissions: list[dict]) -> None:
         )
         if item.get("cers_import_id") is not None:
             print(
-                f"    CERS import id={item['cers_import_id']} status={item['cers_status']} "
-                f"message={item.get('cers_message', '')!r}"
+                f"    CERS import id={item['cers_import_id']} batch={item.get('cers_batch')} "
+                f"status={item['cers_status']} message={item.get('cers_message', '')!r}"
             )
         changes = item.get("normalization", {}).get("changes")
         if changes:
@@ -90,8 +97,8 @@ def _check(submissions: list[dict], emails: list[dict], imports: list) -> list[s
     by_file = {item["key"].rsplit("/", 1)[-1]: item for item in submissions}
     valid, invalid = by_file.get(VALID.name, {}), by_file.get(INVALID.name, {})
     problems = []
-    if valid.get("status") != "ACCEPTED" or valid.get("cers_import_id") is None:
-        problems.append(f"{VALID.name} should be ACCEPTED with a CERS import id")
+    if valid.get("status") != "PROCESSED" or valid.get("cers_import_id") is None:
+        problems.append(f"{VALID.name} should be PROCESSED with a CERS import id")
     if not valid.get("digest") or valid.get("digest") != valid.get("cers_digest"):
         problems.append(f"{VALID.name} should have the digest CERS computed recorded")
     if invalid.get("status") != "INVALID" or not invalid.get("problems"):

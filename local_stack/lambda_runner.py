@@ -66,10 +66,15 @@ def poll_once(consumer: QueueConsumer) -> int:
 def run_until_idle(consumers: list[QueueConsumer], timeout: float = 90.0) -> None:
     """Poll every queue until all are empty (nothing waiting, nothing in flight)."""
     deadline = time.monotonic() + timeout
+    idle_seen = False
     while time.monotonic() < deadline:
         delivered = sum(poll_once(consumer) for consumer in consumers)
-        if delivered == 0 and all(_is_empty(c.queue_url) for c in consumers):
+        idle = delivered == 0 and all(_is_empty(c.queue_url) for c in consumers)
+        if idle and idle_seen:
             return
+        # Empty twice in a row, 0.2 s apart: a message coming back from a failed try (or a
+        # count moto has not caught up with yet) is not mistaken for the end.
+        idle_seen = idle
         if delivered == 0:
             time.sleep(0.2)
     raise TimeoutError(f"queues still busy after {timeout:.0f} s")

@@ -23,6 +23,7 @@ class LocalResources:
     table: str
     topic_arn: str
     mailbox_url: str
+    tokens_table: str
 
     def environment(self, tenants_file: str) -> dict[str, str]:
         """The environment variables the stack gives the functions, with local values."""
@@ -35,6 +36,7 @@ class LocalResources:
             resources.SUBMISSIONS_TABLE.env_var: self.table,
             resources.ALERT_TOPIC.env_var: self.topic_arn,
             resources.TENANTS_FILE_ENV: tenants_file,
+            resources.TOKENS_TABLE.env_var: self.tokens_table,
         }
 
 
@@ -63,6 +65,7 @@ def create_resources(tenants: Tenants, credentials: dict[str, dict]) -> LocalRes
         table=create_submissions_table(resources.SUBMISSIONS_TABLE.local_name),
         topic_arn=topic_arn,
         mailbox_url=mailbox_url,
+        tokens_table=create_tokens_table(resources.TOKENS_TABLE.local_name),
     )
 
 
@@ -142,6 +145,25 @@ def create_submissions_table(name: str) -> str:
     boto3.client("dynamodb").update_time_to_live(
         TableName=name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": resources.SUBMISSION_EXPIRY},
+    )
+    return name
+
+
+def create_tokens_table(name: str) -> str:
+    """The districts' shared Cognito tokens, with the stack's TTL attribute."""
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": resources.TOKEN_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": resources.TOKEN_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={
+            "Enabled": True,
+            "AttributeName": resources.TOKEN_TTL_ATTRIBUTE,
+        },
     )
     return name
 

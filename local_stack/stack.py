@@ -3,26 +3,35 @@
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from cers_groups.deployment import Deployment
-from cers_groups.handlers import uploader, validator
+from cers_groups.handlers import poller, uploader, validator
 from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
+from cers_groups.settings import FOLLOW_ENV, RETRY_DELAY_ENV
 from cers_groups.tenants import Tenants, load_tenants
 from local_stack.cers_standin import CersStandIn
 from local_stack.cognito import create_district_login
-from local_stack.lambda_runner import QueueConsumer, run_until_idle
+from local_stack.cognito_proxy import CognitoProxy
+from local_stack.lambda_runner import LambdaContext, QueueConsumer, run_until_idle
 from local_stack.moto_server import moto_server
 from local_stack.resources import LocalResources, create_resources
 
 TENANTS_TEMPLATE = Path(__file__).parent / "tenants.json"
 SAMPLE_SCHOOLS = frozenset({"99123450111111", "99123450122222", "99123450133333"})
+COGNITO_ENDPOINT_ENV = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
+# Retries wait this long locally (seconds) instead of the deployed default, so faults are quick,
+# and the uploader watches an accepted import this long (the stand-in processes in milliseconds).
+LOCAL_RETRY_DELAY = "0.05"
+LOCAL_FOLLOW = "0.25"
 
 
 @dataclass
@@ -31,8 +40,10 @@ class LocalStack:
     standin: CersStandIn
     district_login: dict
     tenants: Tenants
+    cognito: CognitoProxy
     endpoint_url: str = ""  # moto's server
     tenants_file: str = ""
+    poll_released: int = 0
 
     def drop(self, path: Path, name: str | None = None, district: str | None = None) -> str:
         """Put a roster in a district's folder as its SIS export would; the object key.
@@ -54,7 +65,46 @@ class LocalStack:
         boto3.client("s3").put_object(Bucket=self.resources.bucket, Key=key, Body=body)
         return key
 
-    def run(self, timeout: float = 90.0) -> None:
+    def run(self, timeout: float = 90.0, follow: bool = True) -> None:
+        """Deliver queued messages to the handlers until every queue is empty; then, unless
+        ``follow`` is False, run the poller, and again while it changes or releases anything.
+        """
+        self.drain(timeout)
+        while follow and self.poll()["changed"] + self.poll_released > 0:
+            self.drain(timeout)
+
+    def poll(self) -> dict:
+        """One run of the poller Lambda, with the event EventBridge's schedule sends."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": os.environ.get("AWS_REGION", "us-west-2"),
+            "resources": ["arn:aws:events:us-west-2:123456789012:rule/cers-groups-poller"],
+            "detail": {},
+        }
+        result = poller.lambda_handler(event, LambdaContext(function_name="cers-groups-poller"))
+        self.poll_released = result["released"]
+        return result
+
+    def drain_validation(self, timeout: float = 90.0) -> None:
+        """Run only the validator, leaving validated files on the upload queue."""
+        run_until_idle(
+            [
+                QueueConsumer(
+                    self.resources.validate_queue_url,
+                    validator.lambda_handler,
+                    "cers-groups-validator",
+                    batch_size=5,
+                )
+            ],
+            timeout=timeout,
+        )
+
+    def drain(self, timeout: float = 90.0) -> None:
         """Deliver queued messages to the handlers until every queue is empty."""
         run_until_idle(self.consumers(), timeout=timeout)
 
@@ -131,10 +181,13 @@ def local_stack(
     processes an accepted import by itself (None: only when a test calls ``process``).
     """
     with (
-        moto_server(moto_port) as endpoint_url,
+        moto_server(moto_port) as moto_url,
         tempfile.TemporaryDirectory(prefix="cers-groups-") as workdir,
     ):
         parameters.clear_caches()  # a cached secret from an earlier stack would be stale
+        saved = dict(os.environ)
+        cognito = CognitoProxy(moto_url)
+        os.environ[COGNITO_ENDPOINT_ENV] = cognito.start()
         login = create_district_login()
         standin = CersStandIn(
             jwks_url=login["jwks_url"],
@@ -148,13 +201,15 @@ def local_stack(
         tenants = _local_tenants(tenants_template, standin.endpoint, tenants_file)
         credential = {key: login[key] for key in ("username", "password", "client_id", "region")}
         local = create_resources(tenants, {d.id: credential for d in tenants.districts})
-        saved = dict(os.environ)
         os.environ.update(local.environment(str(tenants_file)))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+        os.environ.setdefault(RETRY_DELAY_ENV, LOCAL_RETRY_DELAY)
+        os.environ.setdefault(FOLLOW_ENV, LOCAL_FOLLOW)
         try:
-            yield LocalStack(local, standin, login, tenants, endpoint_url, str(tenants_file))
+            yield LocalStack(local, standin, login, tenants, cognito, moto_url, str(tenants_file))
         finally:
             standin.stop()
+            cognito.stop()
             os.environ.clear()
             os.environ.update(saved)
 

@@ -28,6 +28,8 @@ OUTCOMES = {
     Status.OUTCOME_UNKNOWN: "has an unknown outcome at CERS",
     Status.ERROR: "could not be processed",
     Status.ON_HOLD: "was held back as a likely broken export",
+    Status.PERMISSION_DENIED: "could not be sent: the CERS login may not write groups",
+    Status.STUCK: "is still unfinished at CERS",
 }
 
 NEXT_STEPS = {
@@ -52,8 +54,16 @@ NEXT_STEPS = {
         " the file again."
     ),
     Status.OUTCOME_UNKNOWN: (
-        "The connection ended before CERS answered, so CERS may or may not have the file."
-        " Check the CERS group import history for this file name before sending it again."
+        "CERS may or may not have applied the file (see above). Check the CERS group import"
+        " history for the batch or import named above before sending the file again."
+    ),
+    Status.PERMISSION_DENIED: (
+        "The file was not applied. Ask the LEA CAASPP coordinator to give the CERS login group"
+        " administration (group write) in TOMS, then drop the file again."
+    ),
+    Status.STUCK: (
+        "Nothing to send again yet: CERS may still finish the file, and this submission is still"
+        " followed. If it stays unfinished, ask CERS support about the import named above."
     ),
     Status.ERROR: (
         "The file is kept in the bucket. Operators: look up the submission id in the functions'"

@@ -1,10 +1,12 @@
 """HTTP adapter for the CERS groups import service.
 
 ``CersClient`` posts one roster file as ``multipart/form-data`` and reads the import resource CERS
-answers with. The file is streamed, never held in memory. Only failures to connect are retried:
-once any byte of the body may have reached CERS, the file may already be recorded there, so the
-caller gets ``reason="outcome-unknown"`` and must look the import up by batch before re-sending.
-Messages name the endpoint and the HTTP status, never the token or file content.
+answers with. The file is streamed, never held in memory. A POST is retried only while nothing
+of it can have reached CERS (the connection was never made): once any byte of the body may have
+left, the file may already be recorded there, so the caller gets ``reason="outcome-unknown"`` and
+must look the import up by batch before re-sending. Queries (GET) are safe to repeat and are
+retried on connection failures, timeouts, 429 and 5xx, with backoff and a cap. Messages name the
+endpoint and the HTTP status, never the token or file content.
 """
 
 import logging
@@ -26,6 +28,9 @@ from cers_groups.errors import CersGroupsError, ConfigurationError
 DEFAULT_ENDPOINT = "https://groups.import.smarterbalanced.org/groups/imports/"
 
 _COLLECTION_SUFFIX = "/groups/imports"
+# Statuses after which a query is simply asked again.
+_RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_WAIT = 30.0
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +53,31 @@ class CersError(CersGroupsError):
     """CERS could not be reached or answered something other than an import resource.
 
     ``reason`` is a stable code: ``unreachable``, ``outcome-unknown``, ``unauthorized``,
-    ``forbidden``, ``too-large``, ``server-error``, ``unexpected-response`` or
-    ``size-mismatch``. ``status`` is the HTTP status when CERS answered.
+    ``forbidden``, ``not-found``, ``throttled``, ``too-large``, ``server-error``,
+    ``unexpected-response`` or ``size-mismatch``. ``status`` is the HTTP status when CERS
+    answered; ``retry_after`` the seconds a 429 or 503 asked to wait, when it said; ``detail``
+    the ``error_description`` of a 401 body (server text, never request content).
     """
 
-    def __init__(self, message: str, *, reason: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.status = status
+        self.retry_after = retry_after
+        self.detail = detail
+
+    @property
+    def expired(self) -> bool:
+        """A 401 that says the token expired (rather than that it is the wrong kind)."""
+        return self.reason == "unauthorized" and "expired" in (self.detail or "").lower()
 
 
 class CersClient:
@@ -72,7 +94,8 @@ class CersClient:
         Seconds, applied to every request. Validation runs inside the upload request, so large
         files need a long read timeout.
     connect_retries, retry_backoff:
-        How often a failure to connect is retried, and the first wait in seconds (doubling).
+        How often a failure to connect (and, for queries, a timeout, 429 or 5xx) is retried,
+        and the first wait in seconds (doubling, at most ``MAX_RETRY_WAIT``).
     """
 
     def __init__(
@@ -165,6 +188,14 @@ class CersClient:
             raise _malformed(self._collection_url)
         return [_parse_import(item, self._collection_url) for item in items]
 
+    def get_import(self, import_id: int) -> ImportResource:
+        """``GET /imports/{id}``. Needs ASMTDATALOAD: a groups-only login gets ``forbidden``."""
+        url = f"{self._root_url}/imports/{import_id}"
+        response = self._get(url, None)
+        if response.status_code != 200:
+            raise _status_error(response, url, upload=False)
+        return _parse_import(_json(response, url), url)
+
     def current_user(self) -> dict[str, Any]:
         """The user CERS sees behind the token: a cheap probe of the token and its permissions."""
         url = f"{self._root_url}/imports/user"
@@ -198,19 +229,28 @@ class CersClient:
             attempt += 1
 
     def _get(self, url: str, params: dict[str, Any] | None) -> Response:
+        """A query, asked again after a failure that says nothing about the answer."""
         attempt = 0
         while True:
             try:
-                return self._session.get(
+                response = self._session.get(
                     url, params=params, timeout=self._timeout, allow_redirects=False
                 )
             except requests.RequestException as exc:
-                if not _never_connected(exc):
+                if attempt >= self._connect_retries or isinstance(exc, _NOT_RETRIED):
                     raise CersError(
-                        f"CERS at {url} did not answer ({type(exc).__name__}); retry later.",
+                        f"CERS at {url} did not answer ({type(exc).__name__}) after "
+                        f"{attempt + 1} attempt(s); check the CERS endpoint setting and the "
+                        "function's network access.",
                         reason="unreachable",
                     ) from exc
-                self._wait_or_give_up(exc, attempt, url)
+                self._pause(attempt, type(exc).__name__, None)
+            else:
+                if response.status_code not in _RETRIED_STATUSES:
+                    return response
+                if attempt >= self._connect_retries:
+                    return response
+                self._pause(attempt, f"HTTP {response.status_code}", _retry_after(response))
             attempt += 1
 
     def _wait_or_give_up(self, exc: requests.RequestException, attempt: int, url: str) -> None:
@@ -221,13 +261,25 @@ class CersClient:
                 "network access. Nothing was sent.",
                 reason="unreachable",
             ) from exc
+        self._pause(attempt, type(exc).__name__, None)
 
-        delay = self._retry_backoff * 2**attempt
+    def _pause(self, attempt: int, problem: str, asked: float | None) -> None:
+        delay = retry_wait(self._retry_backoff, attempt, asked)
         logger.warning(
-            "CERS connection failed; retrying",
-            extra={"attempt": attempt + 1, "delay_seconds": delay, "error": type(exc).__name__},
+            "CERS request failed; retrying",
+            extra={"attempt": attempt + 1, "delay_seconds": delay, "problem": problem},
         )
         time.sleep(delay)
+
+
+def retry_wait(first: float, attempt: int, asked: float | None = None) -> float:
+    """Seconds before try ``attempt + 2``: doubling from ``first``, or what the server asked,
+    never more than ``MAX_RETRY_WAIT``."""
+    delay = asked if asked is not None else first * 2**attempt
+    return max(0.0, min(delay, MAX_RETRY_WAIT))
+
+
+_NOT_RETRIED = (requests.exceptions.SSLError, requests.exceptions.InvalidURL)
 
 
 class _SizedStream:
@@ -309,6 +361,8 @@ def _status_error(response: Response, url: str, *, upload: bool) -> CersError:
     status = response.status_code
     if status == 504 and upload:
         reason, advice = _GATEWAY_TIMEOUT_ON_UPLOAD
+    elif status == 404 and not upload:
+        reason, advice = _NOT_FOUND
     elif status in _STATUS_ADVICE:
         reason, advice = _STATUS_ADVICE[status]
     elif status >= 500:
@@ -317,8 +371,31 @@ def _status_error(response: Response, url: str, *, upload: bool) -> CersError:
         reason, advice = _UNEXPECTED
 
     return CersError(
-        f"CERS at {url} answered HTTP {status}: {advice}.", reason=reason, status=status
+        f"CERS at {url} answered HTTP {status}: {advice}.",
+        reason=reason,
+        status=status,
+        retry_after=_retry_after(response),
+        detail=_error_description(response) if status == 401 else None,
     )
+
+
+def _error_description(response: Response) -> str | None:
+    """The OAuth2 ``error_description`` of a refusal, cut short."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    description = body.get("error_description") if isinstance(body, dict) else None
+    return str(description)[:200] if description else None
+
+
+def _retry_after(response: Response) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (its date form is ignored)."""
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
 
 
 # HTTP status -> (reason, what to do), completing "CERS at <url> answered HTTP <status>: ...".
@@ -333,6 +410,7 @@ _STATUS_ADVICE = {
         "the login may not write student groups (PERM_GROUP_WRITE); ask the LEA CAASPP "
         "coordinator to grant group administration to the login in TOMS",
     ),
+    429: ("throttled", "CERS asked for fewer requests (throttling)"),
     413: (
         "too-large",
         "the file is larger than CERS or a proxy in front of it accepts; split the roster",
@@ -344,10 +422,8 @@ _GATEWAY_TIMEOUT_ON_UPLOAD = (
     "a gateway stopped waiting while CERS may still be validating the file; look the import up "
     "by batch before sending the file again",
 )
-_SERVER_ERROR = (
-    "server-error",
-    "retry later; after a failed upload, look the import up by batch before sending it again",
-)
+_SERVER_ERROR = ("server-error", "CERS (or a gateway in front of it) had an internal error")
+_NOT_FOUND = ("not-found", "CERS has no such import")
 _UNEXPECTED = ("unexpected-response", "check the CERS endpoint setting")
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cers_groups import ops_cli
+from cers_groups.auth_cli import verify_auth
 from cers_groups.normalize import CHANGES, NormalizeResult, normalize_roster
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.roster_parts import split_roster
@@ -57,6 +58,9 @@ _CONFIG = typer.Option(
 @app.callback()
 def _cers_groups() -> None:
     """Check SIS roster exports and keep CERS student groups up to date."""
+
+
+app.command("verify-auth")(verify_auth)
 
 
 @app.command()

@@ -9,6 +9,7 @@ exception message or a log line.
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 from typing import Literal
 
 import boto3
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
     TransformParameterError,
 )
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import (
@@ -42,6 +44,24 @@ SECRET_SHAPE = (
 )
 
 _TOKEN_FIELD = {"id": "IdToken", "access": "AccessToken"}
+
+# botocore's "standard" retry mode retries throttling and connection errors with exponential
+# backoff and full jitter; this many calls at most, before the caller sees the error.
+SIGN_IN_ATTEMPTS = 4
+_COGNITO_TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15}
+
+
+@dataclass(frozen=True)
+class CognitoTokens:
+    """What one sign-in returns. The tokens are credentials: they never appear in a repr."""
+
+    id_token: str = field(repr=False)
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_in: int
+
+    def bearer(self, token_use: str) -> str:
+        return self.id_token if token_use == "id" else self.access_token
 
 
 class CersCredentials(BaseModel):
@@ -166,20 +186,50 @@ def _problem_fields(exc: ValidationError) -> str:
 
 
 def authenticate(credentials: CersCredentials) -> str:
-    """Sign in with USER_PASSWORD_AUTH and return the token CERS expects as the bearer.
+    """Sign in and return the token CERS expects as the bearer (``token_use`` in the secret)."""
+    return sign_in(credentials).bearer(credentials.token_use)
 
-    Returns the IdToken, or the AccessToken when ``token_use`` is ``"access"``. Challenges are
-    never answered: a person has to fix the login in TOMS.
+
+def sign_in(credentials: CersCredentials) -> CognitoTokens:
+    """Sign in with USER_PASSWORD_AUTH; the ID, access and refresh tokens.
+
+    Challenges are never answered: a person has to fix the login in TOMS.
 
     Raises
     ------
     AuthenticationError
         With a stable ``reason`` code and a message a district IT person can act on.
     """
-    auth_parameters = {
+    parameters_ = {
         "USERNAME": credentials.username,
         "PASSWORD": credentials.password.get_secret_value(),
     }
+    return _initiate_auth(credentials, "USER_PASSWORD_AUTH", parameters_)
+
+
+def refresh(credentials: CersCredentials, refresh_token: str) -> CognitoTokens:
+    """New ID and access tokens from a refresh token (REFRESH_TOKEN_AUTH); no password sent.
+
+    A refresh token that expired or was revoked gives ``reason="wrong-password"``, as Cognito
+    answers NotAuthorizedException; the caller then signs in again.
+    """
+    tokens = _initiate_auth(
+        credentials,
+        "REFRESH_TOKEN_AUTH",
+        {"REFRESH_TOKEN": refresh_token, "USERNAME": credentials.username},
+    )
+    # Cognito does not send the refresh token again; it stays valid until its own expiry.
+    return CognitoTokens(
+        tokens.id_token,
+        tokens.access_token,
+        tokens.refresh_token or refresh_token,
+        tokens.expires_in,
+    )
+
+
+def _initiate_auth(
+    credentials: CersCredentials, flow: str, auth_parameters: dict[str, str]
+) -> CognitoTokens:
     if credentials.client_secret is not None:
         auth_parameters["SECRET_HASH"] = secret_hash(
             credentials.username,
@@ -187,12 +237,17 @@ def authenticate(credentials: CersCredentials) -> str:
             credentials.client_secret.get_secret_value(),
         )
 
-    client = boto3.client("cognito-idp", region_name=credentials.region)
+    client = boto3.client(
+        "cognito-idp",
+        region_name=credentials.region,
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": SIGN_IN_ATTEMPTS},
+            **_COGNITO_TIMEOUTS,
+        ),
+    )
     try:
         response = client.initiate_auth(
-            AuthFlow="USER_PASSWORD_AUTH",
-            ClientId=credentials.client_id,
-            AuthParameters=auth_parameters,
+            AuthFlow=flow, ClientId=credentials.client_id, AuthParameters=auth_parameters
         )
     except ClientError as exc:
         raise _client_error(exc, credentials) from exc
@@ -210,24 +265,30 @@ def authenticate(credentials: CersCredentials) -> str:
             reason="client-misconfigured",
         ) from None  # parameter errors may quote request values
 
-    return _token_from(response, credentials)
+    return _tokens_from(response, credentials)
 
 
-def _token_from(response: dict, credentials: CersCredentials) -> str:
+def _tokens_from(response: dict, credentials: CersCredentials) -> CognitoTokens:
     challenge = response.get("ChallengeName")
     if challenge:
         raise AuthenticationError(
             _challenge_message(challenge, credentials), reason="new-password-required"
         )
 
-    token = response.get("AuthenticationResult", {}).get(_TOKEN_FIELD[credentials.token_use])
-    if not token:
+    result = response.get("AuthenticationResult", {})
+    missing = [name for name in _TOKEN_FIELD.values() if not result.get(name)]
+    if missing:
         raise AuthenticationError(
-            f"Cognito signed in {credentials.source} but returned no "
-            f"{_TOKEN_FIELD[credentials.token_use]}; check token_use in the secret.",
+            f"Cognito signed in {credentials.source} but returned no {' or '.join(missing)}; "
+            "check client_id in the secret against the values CERS published.",
             reason="unexpected-response",
         )
-    return token
+    return CognitoTokens(
+        id_token=result["IdToken"],
+        access_token=result["AccessToken"],
+        refresh_token=result.get("RefreshToken"),
+        expires_in=int(result.get("ExpiresIn", 3600)),
+    )
 
 
 def _challenge_message(challenge: str, credentials: CersCredentials) -> str:
@@ -282,17 +343,30 @@ _COGNITO_ERRORS = {
     ),
     "TooManyRequestsException": (
         "throttled",
-        "Cognito throttled the sign-in with {source}; it will be retried later.",
+        "Cognito kept refusing sign-in requests as too many (throttling) for {source}; the "
+        "credential itself was not refused.",
     ),
     "LimitExceededException": (
         "throttled",
-        "Cognito throttled the sign-in with {source}; it will be retried later.",
+        "Cognito kept refusing sign-in requests as too many (throttling) for {source}; the "
+        "credential itself was not refused.",
     ),
 }
+# Cognito's InvalidParameterException when the app client does not allow this sign-in flow.
+_FLOW_NOT_ENABLED = (
+    "client-misconfigured",
+    "The Cognito app client in {source} does not allow username and password sign-in "
+    "(USER_PASSWORD_AUTH); check client_id against the values CERS published, or ask CERS "
+    "support to enable that flow for it.",
+)
 
 
 def _client_error(exc: ClientError, credentials: CersCredentials) -> AuthenticationError:
-    code = exc.response.get("Error", {}).get("Code", "")
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    if code == "InvalidParameterException" and "flow not enabled" in error.get("Message", ""):
+        reason, message = _FLOW_NOT_ENABLED
+        return AuthenticationError(message.format(source=credentials.source), reason=reason)
     if code in _COGNITO_ERRORS:
         reason, message = _COGNITO_ERRORS[code]
         return AuthenticationError(message.format(source=credentials.source), reason=reason)

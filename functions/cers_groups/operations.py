@@ -158,10 +158,11 @@ class Operations:
             raise _wrong_status(submission, "sent again", DUPLICATE)
         submission = self.get(submission_id)
         resends = [step["status"] for step in submission["history"]].count(DUPLICATE)
-        storage.queue_forced_upload(
+        storage.queue_upload(
             self.deployment.upload_queue_url,
             submission_id,
             submission["district"],
+            force=True,
             deduplication_id=f"{submission_id}-resend-{resends}",
         )
         return submission

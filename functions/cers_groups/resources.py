@@ -25,6 +25,11 @@ UPLOAD_QUEUE = Resource("UploadQueue", "UPLOAD_QUEUE_URL", "cers-groups-upload.f
 UPLOAD_DLQ = Resource("UploadDeadLetterQueue", "UPLOAD_DLQ_URL", "cers-groups-upload-dlq.fifo")
 SUBMISSIONS_TABLE = Resource("SubmissionsTable", "SUBMISSIONS_TABLE", "cers-groups-submissions")
 ALERT_TOPIC = Resource("AlertTopic", "ALERT_TOPIC_ARN", "cers-groups-alerts")
+# Each district's current Cognito tokens, shared by every Lambda container (cers_groups.tokens).
+TOKENS_TABLE = Resource("TokensTable", "TOKENS_TABLE", "cers-groups-tokens")
+TOKEN_KEY = "district"
+# Epoch seconds after which DynamoDB deletes a district's tokens (its refresh token has expired).
+TOKEN_TTL_ATTRIBUTE = "expires_ttl"
 
 # The stack's secret starts with placeholder values beginning with this; sign-in refuses them.
 SECRET_PLACEHOLDER = "REPLACE-"

@@ -80,24 +80,23 @@ def put_report_stream(bucket: str, key: str, pieces: Iterable[str]) -> None:
     )
 
 
-def queue_upload(queue_url: str, submission_id: str, district: str) -> None:
-    """One district's uploads share a FIFO message group, so they go to CERS one at a time."""
-    boto3.client("sqs").send_message(
-        QueueUrl=queue_url,
-        MessageBody=json.dumps({"submission_id": submission_id}),
-        MessageGroupId=district,
-        MessageDeduplicationId=submission_id,
-    )
-
-
-def queue_forced_upload(
-    queue_url: str, submission_id: str, district: str, deduplication_id: str
+def queue_upload(
+    queue_url: str,
+    submission_id: str,
+    district: str,
+    *,
+    force: bool = False,
+    deduplication_id: str | None = None,
 ) -> None:
-    """An upload an operator forces (a file CERS already has): the uploader sends it even
-    though an earlier submission of the same bytes exists."""
+    """One district's uploads share a FIFO message group, so they go to CERS one at a time.
+
+    ``force`` asks the uploader to skip its duplicate check. A submission queued again within
+    five minutes needs a ``deduplication_id`` of its own, or the FIFO queue drops the message.
+    """
+    body = {"submission_id": submission_id, **({"force": True} if force else {})}
     boto3.client("sqs").send_message(
         QueueUrl=queue_url,
-        MessageBody=json.dumps({"submission_id": submission_id, "force": True}),
+        MessageBody=json.dumps(body),
         MessageGroupId=district,
-        MessageDeduplicationId=deduplication_id,
+        MessageDeduplicationId=deduplication_id or submission_id,
     )

@@ -14,6 +14,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from cers_groups.resources import (
+    BY_DIGEST_INDEX,
     BY_DISTRICT_INDEX,
     PENDING_INDEX,
     SUBMISSION_EXPIRY,
@@ -37,6 +38,16 @@ class Status(StrEnum):
     OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
     ERROR = "ERROR"
     CANCELLED = "CANCELLED"  # an operator rejected a held submission; nothing was sent
+    # The same bytes from the same district already reached PROCESSED: not sent again.
+    DUPLICATE = "DUPLICATE"
+    # Signed in, but the login may not write student groups at CERS.
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    # Held until the district's previous upload finishes at CERS (both are delete-and-replace).
+    WAITING = "WAITING"
+    # Sent, but CERS's answer was not seen; the poller looks the import up by batch.
+    UNCONFIRMED = "UNCONFIRMED"
+    # Still ACCEPTED at CERS past the deadline; the poller keeps following it.
+    STUCK = "STUCK"
 
 
 # Statuses that need a person: each one sends one alert.
@@ -49,14 +60,18 @@ FAILURES = frozenset(
         Status.UPLOAD_FAILED,
         Status.OUTCOME_UNKNOWN,
         Status.ERROR,
+        Status.PERMISSION_DENIED,
+        Status.STUCK,
     }
 )
 
-# Statuses after which nothing more happens to a submission without a person.
-FINAL = FAILURES | {Status.PROCESSED, Status.CANCELLED}
-
 # Statuses that wait on CERS or on a person; the sparse "pending" index lists them.
-PENDING = frozenset({Status.ACCEPTED, Status.ON_HOLD})
+PENDING = frozenset(
+    {Status.ACCEPTED, Status.ON_HOLD, Status.WAITING, Status.UNCONFIRMED, Status.STUCK}
+)
+
+# Statuses after which nothing more happens to a submission without a person.
+FINAL = (FAILURES - PENDING) | {Status.PROCESSED, Status.DUPLICATE, Status.CANCELLED}
 
 # How long a run may take between claiming an alert and recording that it was sent.
 ALERT_CLAIM_TIMEOUT = timedelta(minutes=5)
@@ -139,10 +154,19 @@ class SubmissionStore:
             raise
         return True
 
-    def advance(self, submission_id: str, expected: Status, to: Status, **fields: Any) -> bool:
+    def advance(
+        self,
+        submission_id: str,
+        expected: Status,
+        to: Status,
+        *,
+        clear: tuple[str, ...] = (),
+        **fields: Any,
+    ) -> bool:
         """Move a submission from ``expected`` to ``to``; False when it was not in ``expected``.
 
-        The step is appended to the item's ``history`` with its time.
+        The step is appended to the item's ``history`` with its time; ``clear`` names
+        attributes to remove in the same write.
         """
         stamp = now()
         fields = {**fields, "status": to.value, "updated_at": stamp}
@@ -151,7 +175,8 @@ class SubmissionStore:
         assignments, names, values = _assignments(fields)
         values.update({":step": [{"status": to.value, "at": stamp}], ":expected": expected.value})
         # Leaving a pending status takes the item out of the sparse "pending" index.
-        removal = "" if to in PENDING else f" REMOVE {PENDING_INDEX.partition_key}"
+        removed = [*clear, *(() if to in PENDING else (PENDING_INDEX.partition_key,))]
+        removal = f" REMOVE {', '.join(removed)}" if removed else ""
         try:
             self._table.update_item(
                 Key={SUBMISSION_KEY: submission_id},
@@ -197,6 +222,35 @@ class SubmissionStore:
                 return False
             raise
         return True
+
+    def pending(self, status: Status) -> list[dict[str, Any]]:
+        """Every submission waiting in ``status`` (one of ``PENDING``), oldest change first."""
+        return self._query(PENDING_INDEX.name, PENDING_INDEX.partition_key, status.value)
+
+    def same_bytes(self, district: str, digest: str) -> list[dict[str, Any]]:
+        """Every submission of these exact bytes by this district, oldest first."""
+        key = digest_key(district, digest)
+        return self._query(BY_DIGEST_INDEX.name, BY_DIGEST_INDEX.partition_key, key)
+
+    def recent(self, district: str, since: str) -> list[dict[str, Any]]:
+        """The district's submissions created at or after ``since`` (an ISO time), oldest first."""
+        return self._query(
+            BY_DISTRICT_INDEX.name,
+            BY_DISTRICT_INDEX.partition_key,
+            district,
+            Key(BY_DISTRICT_INDEX.sort_key).gte(since),
+        )
+
+    def _query(self, index: str, key: str, value: str, extra=None) -> list[dict[str, Any]]:
+        condition = Key(key).eq(value) if extra is None else Key(key).eq(value) & extra
+        request = {"IndexName": index, "KeyConditionExpression": condition}
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._table.query(**request)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def mark_alerted(self, submission_id: str, mark: AlertMark = FAILURE_ALERT) -> None:
         self._table.update_item(

@@ -303,7 +303,8 @@ def test_cli_release_sends_a_held_file_once(stack, run, tmp_path):
     ]
     assert item["released_by"].startswith("arn:aws:")
     assert "pending" not in item or item["pending"] == "ACCEPTED"
-    assert [post.batch for post in stack.standin.received] == ["baseline.csv", "shrunk.csv"]
+    batches = [post.batch for post in stack.standin.received]
+    assert [batch.rsplit("-", 1)[-1] for batch in batches] == ["baseline.csv", "shrunk.csv"]
     assert stack.alert_emails() == []
 
 
@@ -325,13 +326,15 @@ def test_cli_release_after_a_newer_file_was_sent_needs_force(stack, run, tmp_pat
 
     refused = run("release", held["submission_id"])
     forced = run("release", held["submission_id"], "--force")
+    stack.run()  # the released file waits while the newer one is still ACCEPTED at CERS
+    stack.standin.process(int(newer["cers_import_id"]))
     stack.run()
 
     one_line_error(
         refused, ExitCode.WRONG_STATUS, f"(submission {newer['submission_id']}, ACCEPTED)"
     )
     assert forced.exit_code == ExitCode.OK, forced.output
-    assert [post.batch for post in stack.standin.received][-1] == "shrunk.csv"
+    assert [post.batch for post in stack.standin.received][-1].endswith("-shrunk.csv")
 
 
 def test_cli_release_again_requeues_a_release_whose_message_was_lost(stack, run, tmp_path):
@@ -409,8 +412,11 @@ def test_cli_resend_queues_a_forced_upload_of_a_duplicate(stack, run, tmp_path):
     )
     stack.run()
     item = SubmissionStore(stack.resources.table).get(duplicate["submission_id"])
-    assert item["status"] == "PROCESSED"  # CERS answers a re-post of processed bytes so
+    # Sent again, and CERS answered with its earlier, processed import of the same bytes,
+    # which is recorded as it is: still a duplicate, now with CERS's word for it.
     assert len(stack.standin.received) == 2
+    assert item["status"] == "DUPLICATE"
+    assert "note" in item
 
 
 def test_cli_resend_of_a_file_that_is_not_a_duplicate_is_refused(stack, run, tmp_path):

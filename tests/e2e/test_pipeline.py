@@ -116,7 +116,8 @@ def test_pipeline_keys_with_spaces_and_plus_are_decoded(stack):
     [submission] = stack.submissions()
     assert submission["key"] == f"{stack.folder}spring term+v2 roster.csv"
     assert submission["status"] == "ACCEPTED"
-    assert stack.standin.received[0].batch == "spring term+v2 roster.csv"
+    batch = f"{submission['submission_id']}-spring term+v2 roster.csv"
+    assert stack.standin.received[0].batch == batch
 
 
 def test_pipeline_skips_test_events_and_folder_markers(stack):

@@ -5,9 +5,16 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from cers_groups import resources as res
 from infra.stack import DAILY_SUMMARY_HANDLER, SUBSCRIPTION_CHECK_HANDLER
 
 SCHEDULED = [DAILY_SUMMARY_HANDLER, SUBSCRIPTION_CHECK_HANDLER]
+
+
+# The submissions table (the stack also has a small tokens table).
+SUBMISSIONS_TABLE_SHAPE = {
+    "Properties": {"KeySchema": [{"AttributeName": res.SUBMISSION_KEY, "KeyType": "HASH"}]}
+}
 
 
 def only(found: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -86,7 +93,7 @@ def test_scheduled_function_publishes_alerts_and_writes_nothing(
 
 
 def test_daily_summary_queries_the_table_and_its_indexes(template: Template) -> None:
-    table_id, _ = only(template.find_resources("AWS::DynamoDB::Table"))
+    table_id, _ = only(template.find_resources("AWS::DynamoDB::Table", SUBMISSIONS_TABLE_SHAPE))
     table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
     [query] = [
         s for s in statements(template, DAILY_SUMMARY_HANDLER) if "dynamodb:Query" in s["Action"]

@@ -24,6 +24,12 @@ SUPPRESSED_RULES = {
 }
 
 
+# The submissions table (the stack also has a small tokens table).
+SUBMISSIONS_TABLE_SHAPE = {
+    "Properties": {"KeySchema": [{"AttributeName": res.SUBMISSION_KEY, "KeyType": "HASH"}]}
+}
+
+
 def _only(found: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     assert len(found) == 1, sorted(found)
     return next(iter(found.items()))
@@ -152,7 +158,7 @@ def test_key_encrypts_bucket_table_topic_queues_and_secrets(template: Template) 
     _, bucket = _roster_bucket(template)
     [rule] = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key_arn
-    _, table = _only(template.find_resources("AWS::DynamoDB::Table"))
+    _, table = _only(template.find_resources("AWS::DynamoDB::Table", SUBMISSIONS_TABLE_SHAPE))
     assert table["Properties"]["SSESpecification"] == {
         "KMSMasterKeyId": key_arn,
         "SSEEnabled": True,
@@ -289,7 +295,7 @@ def test_bucket_cleans_up_delete_markers_and_broken_uploads(template: Template) 
 
 
 def test_table_has_point_in_time_recovery_and_expires_submissions(template: Template) -> None:
-    _, table = _only(template.find_resources("AWS::DynamoDB::Table"))
+    _, table = _only(template.find_resources("AWS::DynamoDB::Table", SUBMISSIONS_TABLE_SHAPE))
     props = table["Properties"]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["TimeToLiveSpecification"] == {

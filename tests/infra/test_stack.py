@@ -19,9 +19,12 @@ from cfnlint.api import ManualArgs, lint
 
 from cers_groups import resources as res
 from cers_groups.errors import ConfigurationError
+from cers_groups.settings import DEFAULT_FOLLOW, DEFAULT_READ_TIMEOUT
 from cers_groups.tenants import Tenants
 from infra.sizing import VISIBILITY_FACTOR
 from infra.stack import (
+    POLLER_HANDLER,
+    POLLER_SCHEDULE,
     SECRET_TEMPLATE,
     TENANTS_FILE_CONTEXT,
     UPLOADER_HANDLER,
@@ -33,7 +36,8 @@ from infra.stack import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = [VALIDATOR_HANDLER, UPLOADER_HANDLER]
+HANDLERS = [VALIDATOR_HANDLER, UPLOADER_HANDLER, POLLER_HANDLER]
+QUEUE_HANDLERS = [VALIDATOR_HANDLER, UPLOADER_HANDLER]
 # Settings the functions no longer get from their environment: they are in the tenants file.
 REMOVED_ENV = ["CERS_SECRET_ID", "CERS_ENDPOINT", "DISTRICT_ID"]
 FUNCTION_ENV = [
@@ -42,6 +46,7 @@ FUNCTION_ENV = [
     res.ALERT_TOPIC.env_var,
     res.UPLOAD_QUEUE.env_var,
     res.TENANTS_FILE_ENV,
+    res.TOKENS_TABLE.env_var,
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
@@ -88,6 +93,16 @@ def _secret(template: Template, name: str) -> tuple[str, dict[str, Any]]:
     """The secret with this physical name."""
     return _only(
         template.find_resources("AWS::SecretsManager::Secret", {"Properties": {"Name": name}})
+    )
+
+
+def _table(template: Template, key: str) -> tuple[str, dict[str, Any]]:
+    """The table whose partition key is ``key``."""
+    return _only(
+        template.find_resources(
+            "AWS::DynamoDB::Table",
+            {"Properties": {"KeySchema": [{"AttributeName": key, "KeyType": "HASH"}]}},
+        )
     )
 
 
@@ -258,12 +273,14 @@ def test_environment_carries_physical_names(template: Template, handler: str) ->
     assert env[res.UPLOAD_QUEUE.env_var] == {"Ref": upload_queue_id}
     bucket_id, _ = _roster_bucket(template)
     assert env[res.ROSTER_BUCKET.env_var] == {"Ref": bucket_id}
-    for resource, kind in [
-        (res.SUBMISSIONS_TABLE, "AWS::DynamoDB::Table"),
-        (res.ALERT_TOPIC, "AWS::SNS::Topic"),
+    topic_id, _ = _only(template.find_resources("AWS::SNS::Topic"))
+    assert env[res.ALERT_TOPIC.env_var] == {"Ref": topic_id}
+    for resource, key in [
+        (res.SUBMISSIONS_TABLE, res.SUBMISSION_KEY),
+        (res.TOKENS_TABLE, "district"),
     ]:
-        resource_id, _ = _only(template.find_resources(kind))
-        assert env[resource.env_var] == {"Ref": resource_id}
+        table_id, _ = _table(template, key)
+        assert env[resource.env_var] == {"Ref": table_id}
     assert env[res.TENANTS_FILE_ENV] == f"/var/task/{res.BUNDLED_TENANTS_FILE}"
 
 
@@ -306,7 +323,7 @@ def test_event_sources_report_batch_item_failures(
 # --- queues ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.parametrize("handler", QUEUE_HANDLERS)
 def test_queue_visibility_is_six_times_the_function_timeout(
     template: Template, handler: str
 ) -> None:
@@ -316,7 +333,7 @@ def test_queue_visibility_is_six_times_the_function_timeout(
     assert queue["Properties"]["VisibilityTimeout"] >= VISIBILITY_FACTOR * timeout
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.parametrize("handler", QUEUE_HANDLERS)
 def test_queues_redrive_to_an_encrypted_dead_letter_queue(template: Template, handler: str) -> None:
     key_id, _ = _only(template.find_resources("AWS::KMS::Key"))
     _, queue = _queue_of(template, handler)
@@ -385,7 +402,7 @@ def test_table_is_on_demand_with_point_in_time_recovery(template: Template) -> N
 
 
 def test_table_has_the_indexes_operators_query(template: Template) -> None:
-    [table] = template.find_resources("AWS::DynamoDB::Table").values()
+    _, table = _table(template, res.SUBMISSION_KEY)
     indexes = {
         index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
         for index in table["Properties"]["GlobalSecondaryIndexes"]
@@ -535,24 +552,80 @@ def test_no_identity_policy_grants_a_wildcard_action(template: Template) -> None
             assert action != "*" and not action.endswith(":*"), statement
 
 
-def test_only_the_uploader_reads_the_secrets(template: Template) -> None:
+@pytest.mark.parametrize("handler", [UPLOADER_HANDLER, POLLER_HANDLER])
+def test_only_the_uploader_and_poller_read_the_secrets(template: Template, handler: str) -> None:
     secret_ids = sorted(template.find_resources("AWS::SecretsManager::Secret"))
     assert len(secret_ids) == 2
-    uploader = _statements(template, UPLOADER_HANDLER)
+    readable = _allowed_on(_statements(template, handler), "secretsmanager:GetSecretValue")
     validator = _statements(template, VALIDATOR_HANDLER)
-    readable = _allowed_on(uploader, "secretsmanager:GetSecretValue")
     assert sorted(readable, key=json.dumps) == [{"Ref": secret_id} for secret_id in secret_ids]
     assert _allowed_on(validator, "secretsmanager:GetSecretValue") == []
     assert "secretsmanager:" not in json.dumps(validator)
 
 
-def test_only_the_validator_sends_to_the_upload_queue(template: Template) -> None:
+def test_only_the_validator_and_poller_send_to_the_upload_queue(template: Template) -> None:
     upload_queue_id, _ = _queue_of(template, UPLOADER_HANDLER)
     upload_queue_arn = {"Fn::GetAtt": [upload_queue_id, "Arn"]}
     validator = _statements(template, VALIDATOR_HANDLER)
     uploader = _statements(template, UPLOADER_HANDLER)
+    poller = _statements(template, POLLER_HANDLER)
     assert _allowed_on(validator, "sqs:SendMessage") == [upload_queue_arn]
+    assert _allowed_on(poller, "sqs:SendMessage") == [upload_queue_arn]
     assert _allowed_on(uploader, "sqs:SendMessage") == []
+
+
+@pytest.mark.parametrize("handler", [UPLOADER_HANDLER, POLLER_HANDLER])
+def test_only_the_uploader_and_poller_use_the_tokens_table(template: Template, handler: str):
+    tokens_arn = {"Fn::GetAtt": [_table(template, "district")[0], "Arn"]}
+    assert tokens_arn in _allowed_on(_statements(template, handler), "dynamodb:UpdateItem")
+    assert tokens_arn not in _allowed_on(
+        _statements(template, VALIDATOR_HANDLER), "dynamodb:GetItem"
+    )
+
+
+def test_tokens_table_expires_items_and_is_encrypted_with_the_stack_key(
+    template: Template,
+) -> None:
+    _, table = _table(template, "district")
+    props = table["Properties"]
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": res.TOKEN_TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["SSESpecification"]["SSEType"] == "KMS"
+
+
+def test_poller_runs_on_a_schedule_one_at_a_time(template: Template) -> None:
+    function_id, function = _function(template, POLLER_HANDLER)
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    minutes = int(POLLER_SCHEDULE.to_minutes())
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": f"rate({minutes} minutes)",
+            "State": "ENABLED",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [function_id, "Arn"]}})],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Action": "lambda:InvokeFunction",
+            "Principal": "events.amazonaws.com",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+        },
+    )
+    assert function["Properties"]["Timeout"] < minutes * 60  # one run ends before the next
+
+
+def test_uploader_outlasts_the_read_timeout_and_the_follow_up(template: Template) -> None:
+    _, function = _function(template, UPLOADER_HANDLER)
+    # The POST's read timeout, watching the accepted import, then a lookup and the record.
+    margin = 45
+    assert function["Properties"]["Timeout"] == 900
+    assert DEFAULT_READ_TIMEOUT + DEFAULT_FOLLOW + margin <= function["Properties"]["Timeout"]
 
 
 def test_object_access_is_limited_to_prefixes(template: Template) -> None:
@@ -605,11 +678,15 @@ def test_functions_read_write_the_table_and_publish_alerts(
     template: Template, handler: str
 ) -> None:
     statements = _statements(template, handler)
-    table_id, _ = _only(template.find_resources("AWS::DynamoDB::Table"))
+    table_id, _ = _table(template, res.SUBMISSION_KEY)
     topic_id, _ = _only(template.find_resources("AWS::SNS::Topic"))
     table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
     indexes_arn = {"Fn::Join": ["", [table_arn, "/index/*"]]}
-    assert _allowed_on(statements, "dynamodb:PutItem") == [table_arn, indexes_arn]
+    # The uploader and the poller also keep the districts' tokens.
+    tokens = [{"Fn::GetAtt": [_table(template, "district")[0], "Arn"]}]
+    expected = [table_arn, indexes_arn, *([] if handler == VALIDATOR_HANDLER else tokens)]
+    put = _allowed_on(statements, "dynamodb:PutItem")
+    assert sorted(put, key=json.dumps) == sorted(expected, key=json.dumps)
     assert _allowed_on(statements, "sns:Publish") == [{"Ref": topic_id}]
 
 

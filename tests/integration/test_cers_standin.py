@@ -13,7 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from cers_groups.cognito import CersCredentials, authenticate
-from local_stack.cers_standin import CersStandIn, RosterValidator, ServerFault
+from local_stack.cers_standin import CersStandIn, Fault, RosterValidator, ServerFault
 from local_stack.cognito import create_district_login
 from local_stack.moto_server import moto_server
 
@@ -489,3 +489,94 @@ def test_processing_delay_turns_accepted_into_processed(login, token):
             time.sleep(0.02)
 
         assert cers.get_import(1).status == "PROCESSED"
+
+
+# --- fault switches -----------------------------------------------------------------------------
+
+
+def post_roster(cers, token, **kwargs):
+    return requests.post(
+        cers.endpoint,
+        files={"file": ("a.csv", roster("G1,S1,2025,Math,1,"), "text/csv")},
+        headers=bearer(token),
+        **kwargs,
+    )
+
+
+def test_fault_error_answers_before_any_import_and_only_once(cers, token):
+    cers.inject(Fault("error", status=503, retry_after=2))
+
+    first, second = post_roster(cers, token), post_roster(cers, token)
+
+    assert (first.status_code, first.headers["Retry-After"]) == (503, "2")
+    assert second.status_code == 202
+    assert [post.http_status for post in cers.received] == [503, 202]
+    assert len(cers.imports) == 1
+
+
+def test_fault_slow_answer_still_records_the_import(cers, token):
+    cers.inject(Fault("slow", seconds=1.0))
+
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        post_roster(cers, token, timeout=(2, 0.3))
+
+    assert [record.status for record in cers.imports] == ["ACCEPTED"]
+
+
+def test_fault_reset_drops_the_connection_after_recording(cers, token):
+    cers.inject(Fault("reset", recorded=True))
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post_roster(cers, token)
+
+    assert [post.http_status for post in cers.received] == [0]
+    assert len(cers.imports) == 1
+
+
+def test_fault_hang_never_answers_and_records_nothing(cers, token):
+    cers.inject(Fault("hang"))
+
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        post_roster(cers, token, timeout=(2, 0.3))
+
+    assert cers.imports == []
+    assert [post.http_status for post in cers.received] == [0]
+
+
+def test_fault_expired_token_on_a_query(cers, token):
+    cers.inject(Fault("expired-token", method="GET"))
+
+    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "invalid_token",
+        "error_description": "Access token expired",
+    }
+    assert requests.get(f"{cers.base_url}/imports/user", headers=bearer(token)).ok
+
+
+def test_fault_status_answers_202_with_that_import_status(cers, token):
+    cers.inject(Fault("status", answer="UNAUTHORIZED"))
+
+    response = post_roster(cers, token)
+
+    assert (response.status_code, response.json()["status"]) == (202, "UNAUTHORIZED")
+
+
+def test_only_the_configured_token_kinds_are_accepted(cers, token):
+    cers.token_uses = frozenset({"access"})
+
+    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_processing_failure_turns_accepted_into_bad_data(cers, token):
+    cers.processing_failure = "Data truncation: Data too long for column 'group_name'"
+    post_roster(cers, token)
+
+    record = cers.process(1)
+
+    assert (record.status, record.message) == ("BAD_DATA", cers.processing_failure)

@@ -6,8 +6,10 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from cers_groups.observability import logger, metrics, tracer
-from cers_groups.pipeline import MAX_ATTEMPTS, RetryLater, give_up, upload_submission
+from cers_groups.outcomes import MAX_ATTEMPTS
+from cers_groups.pipeline import give_up
 from cers_groups.settings import load_settings
+from cers_groups.uploads import RetryLater, upload_submission
 
 # A failed message stops the rest of its batch, so one district's files keep their order.
 processor = SqsFifoPartialProcessor()
@@ -15,11 +17,13 @@ processor = SqsFifoPartialProcessor()
 
 @tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
-    submission_id = json.loads(record.body)["submission_id"]
+    message = json.loads(record.body)
+    submission_id = message["submission_id"]
     attempt = int(record.attributes.approximate_receive_count or 1)
     settings = load_settings()
     try:
-        upload_submission(submission_id, settings, attempt)
+        # "force": an operator asked to send a DUPLICATE again.
+        upload_submission(submission_id, settings, attempt, force=bool(message.get("force")))
     except RetryLater as later:
         logger.info("Upload will be retried", submission_id=submission_id, reason=str(later))
         raise
