@@ -115,19 +115,11 @@ class SubmissionStore:
     def created_between(self, district: str, since: str, until: str) -> list[dict[str, Any]]:
         """A district's submissions created at or after ``since`` and before ``until`` (ISO UTC
         times), oldest first, from the by-district index."""
-        in_district = Key(BY_DISTRICT_INDEX.partition_key).eq(district)
         in_window = Key(BY_DISTRICT_INDEX.sort_key).between(since, until)
-        request: dict[str, Any] = {
-            "IndexName": BY_DISTRICT_INDEX.name,
-            "KeyConditionExpression": in_district & in_window,
-        }
-        items: list[dict[str, Any]] = []
-        while True:
-            response = self._table.query(**request)
-            items.extend(item for item in response["Items"] if item["created_at"] < until)
-            if "LastEvaluatedKey" not in response:
-                return items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = self._query(
+            BY_DISTRICT_INDEX.name, BY_DISTRICT_INDEX.partition_key, district, in_window
+        )
+        return [item for item in items if item["created_at"] < until]
 
     def create(self, submission_id: str, *, ttl_days: int | None = None, **fields: Any) -> bool:
         """Record a new submission as RECEIVED; False when it already exists.
