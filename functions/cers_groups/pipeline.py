@@ -59,11 +59,6 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     return Status(submission["status"])
 
 
-def upload_submission(submission_id: str, settings: Settings, attempt: int) -> Status | None:
-    """Sending lives in ``cers_groups.uploads``; kept here for callers of the first version."""
-    return uploads.upload_submission(submission_id, settings, attempt)
-
-
 def give_up_validation(dropped: DroppedObject, settings: Settings, error: Exception) -> None:
     """The last attempt failed: record the submission as ERROR rather than leave it mid-way."""
     store = SubmissionStore(settings.submissions_table)
