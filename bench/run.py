@@ -116,7 +116,7 @@ def _roster(rows: int) -> Path:
 def _run(tool: str, python: str, roster: Path) -> dict:
     """Runs one tool in a child process; its JSON line plus the child's own peak memory."""
     environment = {**os.environ, "PYTHONPATH": str(FUNCTIONS)}
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: S603 - our own fixed argv
         [python, str(TOOLS), tool, str(roster)], stdout=subprocess.PIPE, env=environment
     )
     output = child.stdout.read()

@@ -93,7 +93,7 @@ class PipLocalBundling:
     def _pip_install(self, output: Path) -> None:
         target = ["--target", str(output), "--requirement", str(self._requirements)]
         command = [sys.executable, "-m", "pip", "install", *PIP_OPTIONS, *target]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
         if result.returncode != 0:
             raise BundlingError(f"pip install failed ({result.returncode}):\n{result.stderr}")
 

@@ -98,7 +98,7 @@ SECRET_TEMPLATE = {
     "client_id": f"{res.SECRET_PLACEHOLDER}with-Cognito-app-client-id",
     "region": "us-west-2",
 }
-SECRET_OUTPUT_PREFIX = "CersSecretName"
+SECRET_OUTPUT_PREFIX = "CersSecretName"  # noqa: S105 - an output name
 EXPORTER_ROLE_OUTPUT_PREFIX = "ExporterRoleArn"
 SFTP_SERVER_OUTPUT = "SftpServerId"
 # Where S3 writes the roster bucket's access logs in the log bucket.

@@ -38,7 +38,7 @@ from cers_groups.resources import SECRET_PLACEHOLDER
 # within this many seconds without a redeploy.
 SECRET_MAX_AGE_SECONDS = 300
 
-SECRET_SHAPE = (
+CREDENTIAL_SHAPE = (
     'a JSON object {"username": ..., "password": ..., "client_id": ..., "region": ...} '
     'with optional "client_secret" and "token_use" ("id" or "access")'
 )
@@ -61,7 +61,7 @@ class CognitoTokens:
     expires_in: int
 
     def bearer(self, token_use: str) -> str:
-        return self.id_token if token_use == "id" else self.access_token
+        return self.id_token if token_use == "id" else self.access_token  # noqa: S105 - a token kind
 
 
 class CersCredentials(BaseModel):
@@ -74,7 +74,7 @@ class CersCredentials(BaseModel):
     client_id: str = Field(min_length=1)
     region: str = Field(min_length=1)
     client_secret: SecretStr | None = None
-    token_use: Literal["id", "access"] = "id"
+    token_use: Literal["id", "access"] = "id"  # noqa: S105 - a token kind
 
     # Where the credential came from, named in error messages; never part of the secret itself.
     _source: str = PrivateAttr(default="the CERS credential")
@@ -129,7 +129,7 @@ def read_credentials(secret_id: str, *, force_fetch: bool = False) -> CersCreden
     value = _fetch_secret(secret_id, force_fetch)
 
     if not isinstance(value, dict):
-        raise ConfigurationError(f"Secret {secret_id} must be {SECRET_SHAPE}.")
+        raise ConfigurationError(f"Secret {secret_id} must be {CREDENTIAL_SHAPE}.")
 
     try:
         credentials = CersCredentials.model_validate(value)
@@ -137,13 +137,13 @@ def read_credentials(secret_id: str, *, force_fetch: bool = False) -> CersCreden
         # Only field names and rule kinds: the pydantic text would echo the input values.
         raise ConfigurationError(
             f"Secret {secret_id} has missing or invalid fields ({_problem_fields(exc)}); "
-            f"it must be {SECRET_SHAPE}."
+            f"it must be {CREDENTIAL_SHAPE}."
         ) from None
 
     if any(v.startswith(SECRET_PLACEHOLDER) for v in (credentials.username, credentials.client_id)):
         raise ConfigurationError(
             f"Secret {secret_id} still holds the placeholder the stack created. Put the district's"
-            f" CERS credential in it with put-secret-value; it must be {SECRET_SHAPE}."
+            f" CERS credential in it with put-secret-value; it must be {CREDENTIAL_SHAPE}."
         )
 
     credentials._source = f"secret {secret_id}"
@@ -160,12 +160,12 @@ def _fetch_secret(secret_id: str, force_fetch: bool) -> object:
         )
     except TransformParameterError:
         raise ConfigurationError(
-            f"Secret {secret_id} is not valid JSON; it must be {SECRET_SHAPE}."
+            f"Secret {secret_id} is not valid JSON; it must be {CREDENTIAL_SHAPE}."
         ) from None
     except GetParameterError as exc:
         raise ConfigurationError(
             f"Secret {secret_id} could not be read ({_secret_read_problem(exc)}); create it "
-            f"as {SECRET_SHAPE} and let this function read it."
+            f"as {CREDENTIAL_SHAPE} and let this function read it."
         ) from exc
 
 

@@ -54,7 +54,7 @@ class BearerTokens:
     confirmed: bool
 
     def bearer(self, token_use: str) -> str:
-        return self.id_token if token_use == "id" else self.access_token
+        return self.id_token if token_use == "id" else self.access_token  # noqa: S105 - a token kind
 
     @property
     def other(self) -> str:

@@ -638,7 +638,7 @@ class _HashingReader:
 
     def __init__(self, stream) -> None:
         self._stream = stream
-        self._md5 = hashlib.md5()
+        self._md5 = hashlib.md5(usedforsecurity=False)
 
     def read(self, amount: int = -1) -> bytes:
         chunk = self._stream.read(amount)

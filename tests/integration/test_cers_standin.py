@@ -310,12 +310,24 @@ def cers(login):
         yield standin
 
 
+# Seconds any call to the stand-in may take: a hung stand-in fails the test instead of hanging it.
+TIMEOUT = 30
+
+
+def post(url: str, timeout: float | tuple = TIMEOUT, **kwargs) -> requests.Response:
+    return requests.post(url, timeout=timeout, **kwargs)
+
+
+def get(url: str, timeout: float | tuple = TIMEOUT, **kwargs) -> requests.Response:
+    return requests.get(url, timeout=timeout, **kwargs)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 def test_no_token_gets_springs_unauthorized_body(cers):
-    response = requests.post(cers.endpoint, data=roster(), headers={"Content-Type": "text/csv"})
+    response = post(cers.endpoint, data=roster(), headers={"Content-Type": "text/csv"})
 
     assert response.status_code == 401
     assert response.json() == {
@@ -336,7 +348,7 @@ def test_token_signed_by_another_key_is_invalid(cers, login):
     }
     forged = jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, forged_key)
 
-    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(forged))
+    response = get(f"{cers.base_url}/imports/user", headers=bearer(forged))
 
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
@@ -353,7 +365,7 @@ def test_expired_token_is_invalid(cers, login):
     }
     expired = jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, moto_key)
 
-    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(expired))
+    response = get(f"{cers.base_url}/imports/user", headers=bearer(expired))
 
     assert response.status_code == 401
     assert response.json() == {
@@ -365,7 +377,7 @@ def test_expired_token_is_invalid(cers, login):
 def test_raw_body_upload_takes_batch_from_filename_parameter(cers, token):
     data = roster("G1,S1,2025,Math,1,")
 
-    response = requests.post(
+    response = post(
         cers.endpoint,
         params={"filename": "raw.csv"},
         data=data,
@@ -378,15 +390,13 @@ def test_raw_body_upload_takes_batch_from_filename_parameter(cers, token):
     assert body["batch"] == "raw.csv"
     assert body["contentType"] == "application/csv"
     assert body["content"] == "GROUPS"
-    assert body["digest"] == hashlib.md5(data).hexdigest().upper()
+    assert body["digest"] == hashlib.md5(data, usedforsecurity=False).hexdigest().upper()
     assert body["_links"]["self"]["href"] == f"{cers.base_url}/imports/{body['id']}"
     assert cers.received[0].multipart is False
 
 
 def test_raw_body_must_not_be_empty(cers, token):
-    response = requests.post(
-        cers.endpoint, data=b"", headers={**bearer(token), "Content-Type": "text/csv"}
-    )
+    response = post(cers.endpoint, data=b"", headers={**bearer(token), "Content-Type": "text/csv"})
 
     assert response.status_code == 400
     assert response.content == b""
@@ -394,16 +404,14 @@ def test_raw_body_must_not_be_empty(cers, token):
 
 def test_multipart_without_a_file_part(cers, token):
     # A part without a filename is a form field, not a file.
-    response = requests.post(
-        cers.endpoint, files={"note": (None, "no file")}, headers=bearer(token)
-    )
+    response = post(cers.endpoint, files={"note": (None, "no file")}, headers=bearer(token))
 
     assert response.status_code == 400
     assert response.text == "missing multipart file"
 
 
 def test_file_part_without_content_type_is_a_server_error(cers, token):
-    response = requests.post(
+    response = post(
         cers.endpoint,
         files={"file": ("a.csv", roster("G1,S1,2025,Math,1,"))},
         headers=bearer(token),
@@ -414,7 +422,7 @@ def test_file_part_without_content_type_is_a_server_error(cers, token):
 
 
 def test_short_header_is_a_server_error_without_import(cers, token):
-    response = requests.post(
+    response = post(
         cers.endpoint,
         files={"file": ("short.csv", b"group_name,school_natural_id\r\nG1,S1\r\n", "text/csv")},
         headers=bearer(token),
@@ -427,21 +435,21 @@ def test_short_header_is_a_server_error_without_import(cers, token):
 
 
 def test_query_needs_a_parameter(cers, token):
-    response = requests.get(cers.endpoint, headers=bearer(token))
+    response = get(cers.endpoint, headers=bearer(token))
 
     assert response.status_code == 400
     assert response.text == "at least one query parameter must be specified"
 
 
 def test_query_rejects_unknown_status(cers, token):
-    response = requests.get(cers.endpoint, params={"status": "DONE"}, headers=bearer(token))
+    response = get(cers.endpoint, params={"status": "DONE"}, headers=bearer(token))
 
     assert response.status_code == 400
 
 
 def test_query_filters_by_status_and_time(cers, token):
     for name in ("a.csv", "b.csv"):
-        requests.post(
+        post(
             cers.endpoint,
             files={"file": (name, roster(f"{name},S1,2025,Math,1,"), "text/csv")},
             headers=bearer(token),
@@ -449,7 +457,7 @@ def test_query_filters_by_status_and_time(cers, token):
     cers.process(1)
 
     def found(**params):
-        response = requests.get(cers.endpoint, params=params, headers=bearer(token))
+        response = get(cers.endpoint, params=params, headers=bearer(token))
         return [item["batch"] for item in response.json()]
 
     assert found(status="accepted") == ["b.csv"]
@@ -461,14 +469,14 @@ def test_query_filters_by_status_and_time(cers, token):
 
 
 def test_import_by_id_is_denied_to_a_groups_user(cers, token):
-    response = requests.get(f"{cers.base_url}/imports/1", headers=bearer(token))
+    response = get(f"{cers.base_url}/imports/1", headers=bearer(token))
 
     assert response.status_code == 403
     assert response.json() == {"error": "access_denied", "error_description": "Access is denied"}
 
 
 def test_user_probe_lists_group_write(cers, token, login):
-    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(token))
+    response = get(f"{cers.base_url}/imports/user", headers=bearer(token))
 
     user = response.json()
     assert user["username"] == login["username"]
@@ -479,7 +487,7 @@ def test_processing_delay_turns_accepted_into_processed(login, token):
     with CersStandIn(
         login["jwks_url"], issuer=login["issuer"], schools=SCHOOLS, processing_delay=0.05
     ) as cers:
-        requests.post(
+        post(
             cers.endpoint,
             files={"file": ("a.csv", roster("G1,S1,2025,Math,1,"), "text/csv")},
             headers=bearer(token),
@@ -495,7 +503,7 @@ def test_processing_delay_turns_accepted_into_processed(login, token):
 
 
 def post_roster(cers, token, **kwargs):
-    return requests.post(
+    return post(
         cers.endpoint,
         files={"file": ("a.csv", roster("G1,S1,2025,Math,1,"), "text/csv")},
         headers=bearer(token),
@@ -546,14 +554,14 @@ def test_fault_hang_never_answers_and_records_nothing(cers, token):
 def test_fault_expired_token_on_a_query(cers, token):
     cers.inject(Fault("expired-token", method="GET"))
 
-    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(token))
+    response = get(f"{cers.base_url}/imports/user", headers=bearer(token))
 
     assert response.status_code == 401
     assert response.json() == {
         "error": "invalid_token",
         "error_description": "Access token expired",
     }
-    assert requests.get(f"{cers.base_url}/imports/user", headers=bearer(token)).ok
+    assert get(f"{cers.base_url}/imports/user", headers=bearer(token)).ok
 
 
 def test_fault_status_answers_202_with_that_import_status(cers, token):
@@ -567,7 +575,7 @@ def test_fault_status_answers_202_with_that_import_status(cers, token):
 def test_only_the_configured_token_kinds_are_accepted(cers, token):
     cers.token_uses = frozenset({"access"})
 
-    response = requests.get(f"{cers.base_url}/imports/user", headers=bearer(token))
+    response = get(f"{cers.base_url}/imports/user", headers=bearer(token))
 
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
