@@ -171,7 +171,9 @@ class TextChunks(io.RawIOBase):
     def __init__(self, pieces: Iterable[str]) -> None:
         super().__init__()
         self._pieces = iter(pieces)
-        self._buffer = b""
+        # Grows at its end and is consumed from its start, both in amortized constant time:
+        # boto3 asks for 8 MB at a time, and a report comes in pieces of a line or so.
+        self._buffer = bytearray()
 
     def readable(self) -> bool:
         return True
@@ -184,7 +186,7 @@ class TextChunks(io.RawIOBase):
             self._buffer += piece.encode()
         size = min(len(buffer), len(self._buffer))
         buffer[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
+        del self._buffer[:size]
         return size
 
 
