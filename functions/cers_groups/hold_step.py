@@ -60,10 +60,10 @@ def _first_validation(submission: dict[str, Any]) -> bool:
 def _check(submission: dict, district: District, store: SubmissionStore, settings: Settings):
     submission_id = submission["submission_id"]
     counts = _count(submission)
-    storage.put_report(
+    storage.put_report_stream(
         settings.bucket,
         report_key(submission_id, GROUPS_REPORT),
-        {"submission_id": submission_id, "file": submission["key"], **counts.to_document()},
+        counts.json_lines(submission_id=submission_id, file=submission["key"]),
     )
     if not district.hold.enabled:
         return

@@ -19,6 +19,7 @@ Group names and school ids are row contents: they go into the documents kept in 
 never into the alert text, which gives counts only.
 """
 
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -75,19 +76,31 @@ class GroupCounts:
         known.users += count.users
 
     def to_document(self) -> dict[str, Any]:
-        return {
-            "groups": [
-                {
-                    "school": count.school,
-                    "group": count.group,
-                    "school_year": count.school_year,
-                    "students": count.students,
-                    "users": count.users,
-                }
-                for count in self.groups.values()
-            ],
-            "totals": {"groups": len(self.groups), "students": self.students},
-        }
+        return {"groups": list(self._entries()), "totals": self._totals()}
+
+    def json_lines(self, **fields: Any) -> Iterator[str]:
+        """``to_document()`` with ``fields`` added, as JSON text, one group a line: a roster's
+        counts are written out without a second copy of them in memory."""
+        head = json.dumps({**fields, "totals": self._totals()})
+        yield head[:-1] + ', "groups": ['
+        separator = "\n"
+        for entry in self._entries():
+            yield separator + json.dumps(entry)
+            separator = ",\n"
+        yield "\n]}\n"
+
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        for count in self.groups.values():
+            yield {
+                "school": count.school,
+                "group": count.group,
+                "school_year": count.school_year,
+                "students": count.students,
+                "users": count.users,
+            }
+
+    def _totals(self) -> dict[str, int]:
+        return {"groups": len(self.groups), "students": self.students}
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> "GroupCounts":

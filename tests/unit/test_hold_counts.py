@@ -1,6 +1,7 @@
 """Safety hold: counting a roster's groups in one pass and comparing it with the last upload."""
 
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -57,6 +58,27 @@ def test_group_counts_survive_their_document() -> None:
     again = GroupCounts.from_document(counts.to_document())
 
     assert again.to_document() == counts.to_document()
+
+
+def test_group_counts_json_lines_are_the_document_one_group_a_line() -> None:
+    counts = counts_of({(SCHOOL_A, "G1"): 3, (SCHOOL_B, "G2"): 5})
+
+    text = "".join(counts.json_lines(submission_id="s-1", file="incoming/d/roster.csv"))
+
+    assert json.loads(text) == {
+        "submission_id": "s-1",
+        "file": "incoming/d/roster.csv",
+        **counts.to_document(),
+    }
+    lines = text.splitlines()
+    assert len(lines) == 4
+    assert json.loads(lines[1].rstrip(","))["group"] == "G1"
+
+
+def test_group_counts_json_lines_of_no_groups_is_a_document() -> None:
+    text = "".join(GroupCounts().json_lines())
+
+    assert json.loads(text) == {"groups": [], "totals": {"groups": 0, "students": 0}}
 
 
 def test_compare_unchanged_roster_is_not_held() -> None:
