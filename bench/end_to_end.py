@@ -6,7 +6,9 @@ shapes, each invocation in a Python process of its own (local_stack.lambda_proce
 (the local stand-in) reports the import PROCESSED. For each handler it prints the invocations,
 their wall seconds and the peak resident memory of the biggest one, then the final status and
 whether the MD5 digests of the file, of what the validator read and of what CERS received
-agree.
+agree. Then the same roster is dropped again, as the next day's export would be, and the
+validator runs once more ("validator+hold"): this time the safety hold compares the file's
+group counts with those of the processed one, so both are in memory.
 
 The same runs on a smaller roster first (``--small-rows``), so the uploader's two peaks show
 whether its memory grows with the file: the script exits with status 1 when the uploader's
@@ -48,6 +50,7 @@ HANDLERS = {
     "validator": "cers_groups.handlers.validator",
     "uploader": "cers_groups.handlers.uploader",
     "poller": "cers_groups.handlers.poller",
+    "validator+hold": "cers_groups.handlers.validator",
 }
 
 
@@ -59,6 +62,7 @@ class Run:
     status: str
     history: list[str]
     digests: dict[str, str | None]
+    next_day_status: str
 
     @property
     def digests_match(self) -> bool:
@@ -66,7 +70,8 @@ class Run:
 
     @property
     def ok(self) -> bool:
-        return self.status == "PROCESSED" and "ACCEPTED" in self.history and self.digests_match
+        processed = self.status == "PROCESSED" and "ACCEPTED" in self.history
+        return processed and self.digests_match and self.next_day_status == "VALIDATED"
 
 
 def main(argv: list[str]) -> int:
@@ -101,6 +106,9 @@ def run_end_to_end(rows: int) -> Run:
         _drain(stack.resources.validate_queue_url, handlers["validator"], "validator", 5)
         _drain(stack.resources.upload_queue_url, handlers["uploader"], "uploader", 1)
         submission = _poll_until_final(stack, key, handlers["poller"])
+        next_day = _drop(stack, roster, f"next-day-{roster.name}")
+        _drain(stack.resources.validate_queue_url, handlers["validator+hold"], "validator", 5)
+        next_day_status = _submission(stack, next_day)["status"]
 
     return Run(
         rows=rows,
@@ -113,12 +121,13 @@ def run_end_to_end(rows: int) -> Run:
             "validated": submission.get("digest"),
             "cers": submission.get("cers_digest"),
         },
+        next_day_status=next_day_status,
     )
 
 
-def _drop(stack: LocalStack, roster: Path) -> str:
+def _drop(stack: LocalStack, roster: Path, name: str | None = None) -> str:
     """The roster into the district's folder, streamed from disk as an SIS export would."""
-    key = f"{stack.folder}{roster.name}"
+    key = f"{stack.folder}{name or roster.name}"
     boto3.client("s3").upload_file(str(roster), stack.resources.bucket, key)
     return key
 
@@ -169,13 +178,14 @@ def _md5(path: Path) -> str:
 
 def _print_run(run: Run) -> None:
     print(f"\nroster: {run.rows:,} rows, {run.file_mb:.1f} MB", flush=True)
-    print(f"{'handler':<10} {'invocations':>11} {'wall seconds':>13} {'peak RSS MB':>12}")
+    print(f"{'handler':<15} {'invocations':>11} {'wall seconds':>13} {'peak RSS MB':>12}")
     for name, handler in run.handlers.items():
         print(
-            f"{name:<10} {len(handler.invocations):>11} {handler.seconds:>13.1f} "
+            f"{name:<15} {len(handler.invocations):>11} {handler.seconds:>13.1f} "
             f"{handler.peak_rss_mb:>12.0f}"
         )
     print(f"status: {run.status} (history: {' -> '.join(run.history)})")
+    print(f"the same roster dropped again: {run.next_day_status} after the safety hold check")
     match = "yes" if run.digests_match else "NO"
     print(
         f"digest match: {match} (file {run.digests['file']}, validated "
