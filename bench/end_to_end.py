@@ -4,7 +4,8 @@ A valid roster (cached under bench/.data) is dropped in the local stack's bucket
 the uploader and the poller then run as Lambda runs them, on the real SQS and EventBridge event
 shapes, each invocation in a Python process of its own (local_stack.lambda_process), until CERS
 (the local stand-in) reports the import PROCESSED. For each handler it prints the invocations,
-their wall seconds and the peak resident memory of the biggest one, then the final status and
+their wall and CPU seconds (the CPU figure holds on a busy machine) and the peak resident memory
+of the biggest one, then the final status and
 whether the MD5 digests of the file, of what the validator read and of what CERS received
 agree. Then the same roster is dropped again, as the next day's export would be, and the
 validator runs once more ("validator+hold"): this time the safety hold compares the file's
@@ -179,11 +180,14 @@ def _md5(path: Path) -> str:
 
 def _print_run(run: Run) -> None:
     print(f"\nroster: {run.rows:,} rows, {run.file_mb:.1f} MB", flush=True)
-    print(f"{'handler':<15} {'invocations':>11} {'wall seconds':>13} {'peak RSS MB':>12}")
+    print(
+        f"{'handler':<15} {'invocations':>11} {'wall seconds':>13} {'CPU seconds':>12} "
+        f"{'peak RSS MB':>12}"
+    )
     for name, handler in run.handlers.items():
         print(
             f"{name:<15} {len(handler.invocations):>11} {handler.seconds:>13.1f} "
-            f"{handler.peak_rss_mb:>12.0f}"
+            f"{handler.cpu_seconds:>12.1f} {handler.peak_rss_mb:>12.0f}"
         )
     print(f"status: {run.status} (history: {' -> '.join(run.history)})")
     print(f"the same roster dropped again: {run.next_day_status} after the safety hold check")

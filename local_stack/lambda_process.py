@@ -4,7 +4,8 @@
 ``QueueConsumer``, a poller run): it starts ``python -m local_stack.lambda_process <module>``,
 hands it the event, and returns the handler's answer. The child inherits the environment, so it
 talks to the same moto server and CERS stand-in. For every invocation it keeps the child's wall
-time and peak resident memory, and, with ``trace_memory``, the peak of Python's own allocations
+time, CPU time (user and system, from ``wait4``: a figure a busy machine does not inflate) and
+peak resident memory, and, with ``trace_memory``, the peak of Python's own allocations
 while the handler ran (tracemalloc).
 
 The peak resident memory is the child's own high-water mark (``VmHWM``), read by the child when
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class Invocation:
     function_name: str
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     traced_peak_mb: float | None  # Python allocations during the handler, with trace_memory
 
@@ -57,7 +59,7 @@ class ProcessHandler:
             child = subprocess.Popen(  # noqa: S603 - our own fixed argv
                 command, env=_child_environment(), stdout=output, stderr=output
             )
-            _, status, _ = os.wait4(child.pid, 0)
+            _, status, usage = os.wait4(child.pid, 0)
             seconds = time.monotonic() - started
             child.returncode = os.waitstatus_to_exitcode(status)
             if child.returncode != 0:
@@ -68,6 +70,7 @@ class ProcessHandler:
             Invocation(
                 function_name=context.function_name,
                 seconds=seconds,
+                cpu_seconds=usage.ru_utime + usage.ru_stime,
                 peak_rss_mb=answer["peak_rss_mb"],
                 traced_peak_mb=answer.get("traced_peak_mb"),
             )
@@ -81,6 +84,10 @@ class ProcessHandler:
     @property
     def seconds(self) -> float:
         return sum(call.seconds for call in self.invocations)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(call.cpu_seconds for call in self.invocations)
 
 
 def _child_environment() -> dict[str, str]:

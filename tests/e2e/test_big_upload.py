@@ -2,7 +2,8 @@
 
 Measured, not timed: the body handed to requests is read in small chunks, and the uploader
 Lambda, run in a process of its own as Lambda runs it, allocates about as much for a
-200,000-row file as for a 20,000-row one (tracemalloc's peak while the handler ran).
+200,000-row file as for a 20,000-row one (tracemalloc's peak while the handler ran, about
+27 MB for either: boto3's clients and models), though the file grows by 9.5 MB.
 """
 
 import pytest
@@ -47,7 +48,6 @@ def test_uploader_memory_does_not_grow_with_the_file(tmp_path):
     assert big["cers_digest"] == big["digest"]
     assert big_size - small_size > 9_000_000
     assert big_peak - small_peak < GROWTH_BOUND_MB
-    assert big_peak < big_size / 2**20 / 2
 
 
 def test_uploader_hands_requests_a_stream_read_in_small_chunks(tmp_path, monkeypatch):
@@ -58,7 +58,7 @@ def test_uploader_hands_requests_a_stream_read_in_small_chunks(tmp_path, monkeyp
     send = requests.Session.send
 
     def watched_send(session, request, **options):
-        if request.method == "POST":
+        if request.method == "POST" and "/groups/imports" in request.url:
             bodies.append(request.body)
             read = request.body.read
 
