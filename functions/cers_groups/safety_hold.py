@@ -31,6 +31,7 @@ from cers_groups.events import file_name
 from cers_groups.roster import GROUP, HEADER, LOGIN, SCHOOL, SSID, YEAR, roster_records
 from cers_groups.tenants import HoldSettings
 
+_READ_CHUNK = 1 << 16
 # (school, group name, school year), matched the way CERS matches groups: the name ignoring
 # case, every value without surrounding spaces.
 GroupKey = tuple[str, str, str]
@@ -264,34 +265,73 @@ class HoldCheck:
         }
 
 
-def compare(previous: GroupCounts, current: GroupCounts, settings: HoldSettings) -> HoldCheck:
+def compare(
+    previous: GroupCounts | Iterable[tuple[GroupKey, int]],
+    current: GroupCounts,
+    settings: HoldSettings,
+) -> HoldCheck:
     """Compares a new roster with the last processed one, as CERS would apply it.
 
-    The total covers the groups of the last upload after the new file is applied: those in
-    the file take their new counts, the others keep theirs. New groups only add members, so
-    they are left out of both sides.
+    ``previous`` is the last upload's counts, or its (group key, students) pairs as
+    ``read_group_students`` streams them from its groups document: only the new roster's
+    counts are held in memory. The total covers the groups of the last upload after the new
+    file is applied: those in the file take their new counts, the others keep theirs. New
+    groups only add members, so they are left out of both sides.
     """
+    if isinstance(previous, GroupCounts):
+        previous = ((key, count.students) for key, count in previous.groups.items())
     changes = []
-    members_after = 0
-    for key, before in previous.groups.items():
+    listed = compared = members_before = members_after = 0
+    for key, before in previous:
+        listed += 1
+        members_before += before
         after = current.groups.get(key)
-        members_after += before.students if after is None else after.students
-        if after is not None and after.students != before.students:
+        members_after += before if after is None else after.students
+        if after is None:
+            continue
+        compared += 1
+        if after.students != before:
             changes.append(
-                GroupChange(
-                    after.school, after.group, after.school_year, before.students, after.students
-                )
+                GroupChange(after.school, after.group, after.school_year, before, after.students)
             )
-    compared = sum(1 for key in current.groups if key in previous.groups)
     return HoldCheck(
         settings=settings,
         changes=tuple(changes),
         groups_compared=compared,
         new_groups=len(current.groups) - compared,
-        groups_not_in_file=len(previous.groups) - compared,
-        members_before=previous.students,
+        groups_not_in_file=listed - compared,
+        members_before=members_before,
         members_after=members_after,
     )
+
+
+def read_group_students(stream: BinaryIO) -> Iterator[tuple[GroupKey, int]]:
+    """(group key, students) of every group of a groups document (``json_lines``), read one
+    line at a time. A document written whole, with its groups over many lines (as they were
+    kept before), is read whole."""
+    lines = _lines(stream)
+    head = next(lines, "")
+    if not head.rstrip().endswith('"groups": ['):
+        document = json.loads("\n".join([head, *lines]))
+        for count in GroupCounts.from_document(document).groups.values():
+            yield count.key, count.students
+        return
+    for line in lines:
+        line = line.strip().removesuffix(",")
+        if line.startswith("{"):
+            entry = json.loads(line)
+            key = group_key(entry["school"], entry["group"], entry["school_year"])
+            yield key, int(entry["students"])
+
+
+def _lines(stream: BinaryIO) -> Iterator[str]:
+    pending = b""
+    while chunk := stream.read(_READ_CHUNK):
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
 
 
 HOLD_HEADLINE = "is on hold: it would remove many students from groups"
