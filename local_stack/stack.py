@@ -75,18 +75,9 @@ class LocalStack:
 
     def poll(self) -> dict:
         """One run of the poller Lambda, with the event EventBridge's schedule sends."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": os.environ.get("AWS_REGION", "us-west-2"),
-            "resources": ["arn:aws:events:us-west-2:123456789012:rule/cers-groups-poller"],
-            "detail": {},
-        }
-        result = poller.lambda_handler(event, LambdaContext(function_name="cers-groups-poller"))
+        result = poller.lambda_handler(
+            poller_event(), LambdaContext(function_name="cers-groups-poller")
+        )
         self.poll_released = result["released"]
         return result
 
@@ -164,6 +155,21 @@ class LocalStack:
                 sqs.delete_message(
                     QueueUrl=self.resources.mailbox_url, ReceiptHandle=message["ReceiptHandle"]
                 )
+
+
+def poller_event() -> dict:
+    """The event EventBridge's schedule sends the poller."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": os.environ.get("AWS_REGION", "us-west-2"),
+        "resources": ["arn:aws:events:us-west-2:123456789012:rule/cers-groups-poller"],
+        "detail": {},
+    }
 
 
 @contextmanager

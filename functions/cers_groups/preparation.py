@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from cers_groups import storage
 from cers_groups.events import DroppedObject, file_name
 from cers_groups.normalize import NormalizeResult, normalize_roster
-from cers_groups.reports import report_keys
+from cers_groups.reports import LISTED_PER_RULE, report_keys
 from cers_groups.resources import NORMALIZED_PREFIX, PARTS_PREFIX
 from cers_groups.roster import RosterReport, validate_roster
 from cers_groups.roster_parts import SplitResult, split_roster
@@ -227,7 +227,9 @@ class _Preparation:
             extra["parts"] = [
                 {"key": part.key, "rows": part.rows, "digest": part.digest} for part in split.parts
             ]
-        return iter_report_json(report, self.dropped.key, extra, self._row_map(), lists)
+        return iter_report_json(
+            report, self.dropped.key, extra, self._row_map(), lists, LISTED_PER_RULE
+        )
 
 
 def _normalization_summary(result: NormalizeResult) -> dict[str, Any]:
