@@ -79,6 +79,9 @@ _DECIMAL_SUFFIX = re.compile(r"[0-9]+\.0+")
 _NOT_IN_EMAIL = r'\s\x00-\x1f\x7f@"(),:;<>\[\\\]'
 _EMAIL = re.compile(rf"[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}.]+(?:\.[^{_NOT_IN_EMAIL}.]+)+")
 _SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+_BINARY_MAGIC = (b"\x1f\x8b", b"%PDF-", b"BZh", b"7z\xbc\xaf\x27\x1c")  # gzip, PDF, bzip2, 7z
+# What a saved web page, JSON or XML document starts with (after any spaces): never a header.
+_DOCUMENT_STARTS = ("<", "{", "[")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -478,7 +481,8 @@ class _Scanner:
                 self.log.add("header-not-canonical", None, how=how)
             return True
 
-        delimiter = _other_delimiter(text)
+        document = text.lstrip().startswith(_DOCUMENT_STARTS)
+        delimiter = "" if document else _other_delimiter(text)
         if delimiter:
             self.log.add("delimiter-not-comma", None, delimiter=delimiter)
         else:
@@ -1011,7 +1015,7 @@ def sniff_file_type(start: bytes) -> str | None:
         return "spreadsheet-file"
     if head.startswith(_UTF16_BOMS) or _looks_like_utf16(head):
         return "utf16"
-    if _control_share(head) > 0.05:
+    if head.startswith(_BINARY_MAGIC) or _control_share(head) > 0.05:
         return "binary-file"
     return None
 
@@ -1043,8 +1047,18 @@ def _other_delimiter(text: str) -> str:
 
 def _header_hint(header: list[str]) -> str:
     """Says what is wrong with a header, without quoting it."""
-    if not header or header == [""]:
+    if not header or not "".join(header).strip():
         return "The first line is blank: delete it."
+    if ",".join(header).lstrip().startswith(_DOCUMENT_STARTS):
+        return (
+            "The file holds a web page, JSON or XML, not a roster: a failed export or download "
+            "often saves its error page under the file's name. Export the roster again."
+        )
+    if header[0].startswith("\ufeff"):
+        return (
+            "It starts with a second byte order mark (an invisible character): save the file "
+            "again as CSV UTF-8."
+        )
     if len(header) == 1:
         return "It has one column: separate the names with commas."
     for position, (found, expected) in enumerate(zip(header, HEADER, strict=False), start=1):
