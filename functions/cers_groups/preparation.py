@@ -13,6 +13,9 @@ The steps, for one dropped object:
    sent as a submission of its own, in order. A school too big for a part is an error.
 4. The whole report goes to ``reports/<submission id>/validation.json``.
 
+A file over the district's ``rules.max_file_bytes`` is refused from the size S3 reported, before
+any of these steps: it is never read.
+
 Files are worked on in a temporary directory (Lambda's /tmp), never in memory.
 """
 
@@ -27,7 +30,7 @@ from cers_groups.events import DroppedObject, file_name
 from cers_groups.normalize import NormalizeResult, normalize_roster
 from cers_groups.reports import report_keys
 from cers_groups.resources import NORMALIZED_PREFIX, PARTS_PREFIX
-from cers_groups.roster import RosterReport, validate_roster
+from cers_groups.roster import RosterReport, refuse_oversized, validate_roster
 from cers_groups.roster_parts import SplitResult, split_roster
 from cers_groups.roster_report import (
     iter_report_json,
@@ -73,12 +76,11 @@ class _Preparation:
         self.original_version: str | None = dropped.version_id
 
     def run(self) -> Prepared:
-        if self.rules.normalize:
-            self._normalize()
-
-        with self._open_validated() as body:
-            report = validate_roster(body, self.rules, name=file_name(self.dropped.key))
-        split = self._split_if_only_too_big(report)
+        report = refuse_oversized(self._dropped_size(), self.rules)
+        split = None
+        if report is None:
+            report = self._validate()
+            split = self._split_if_only_too_big(report)
 
         keys = report_keys(self.submission_id)
         report_key = keys.json
@@ -93,6 +95,19 @@ class _Preparation:
         return prepared
 
     # --- steps ------------------------------------------------------------------------------
+
+    def _dropped_size(self) -> int:
+        """From the S3 event; a HeadObject only for an event that did not say."""
+        if self.dropped.size is not None:
+            return self.dropped.size
+        return storage.object_size(self.dropped.bucket, self.dropped.key, self.dropped.version_id)
+
+    def _validate(self) -> RosterReport:
+        if self.rules.normalize:
+            self._normalize()
+
+        with self._open_validated() as body:
+            return validate_roster(body, self.rules, name=file_name(self.dropped.key))
 
     def _open_original(self) -> BinaryIO:
         roster = storage.open_roster(self.dropped.bucket, self.dropped.key, self.dropped.version_id)
@@ -154,11 +169,12 @@ class _Preparation:
     def _fields(self, report: RosterReport, report_key: str) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "rows": report.rows,
-            "digest": report.digest,
-            "district_digest": digest_key(self.district.id, report.digest),
             "report_key": report_key,
             **problem_fields(report, PROBLEMS_KEPT, self._row_map()),
         }
+        if report.digest:  # a file refused unread has none
+            fields["digest"] = report.digest
+            fields["district_digest"] = digest_key(self.district.id, report.digest)
         if self.original_version:
             fields["version_id"] = self.original_version
         if self.normalized is not None:
@@ -222,7 +238,7 @@ class _Preparation:
             extra["validated"] = "original"
             extra["normalization"] = {"refused": normalized.refused, "note": normalized.refusal}
         else:
-            extra["validated"] = "original"
+            extra["validated"] = "original" if report.digest else "not read"
         if split is not None and split.parts:
             extra["parts"] = [
                 {"key": part.key, "rows": part.rows, "digest": part.digest} for part in split.parts

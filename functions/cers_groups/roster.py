@@ -48,7 +48,14 @@ from cers_groups.roster_rules import (
 )
 from cers_groups.tenants import RuleSettings
 
-__all__ = ["HEADER", "Problem", "RosterReport", "RuleSummary", "validate_roster"]
+__all__ = [
+    "HEADER",
+    "Problem",
+    "RosterReport",
+    "RuleSummary",
+    "refuse_oversized",
+    "validate_roster",
+]
 
 READ_CHUNK = 1 << 20
 FIRST_ROWS_KEPT = 10
@@ -418,6 +425,30 @@ def validate_roster(
     report.size = source.size
     report.digest = source.digest
     return report
+
+
+def refuse_oversized(size: int, rules: RuleSettings | None = None) -> RosterReport | None:
+    """The report for a file over the district's ``max_file_bytes``, decided from its size
+    alone, before a byte is read; None when the file is within the limit."""
+    settings = rules or RuleSettings()
+    if size <= settings.max_file_bytes:
+        return None
+
+    report = RosterReport(size=size)
+    log = _ProblemLog(report, settings, settings.accepted_school_years())
+    limit = readable_size(settings.max_file_bytes)
+    log.add("file-over-size-limit", None, size=readable_size(size), limit=limit)
+    log.flush()
+    return report
+
+
+def readable_size(size: int) -> str:
+    """``612 MB``, ``5.0 KB``, ``900 bytes``: one decimal below ten units, none above."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            amount = size / scale
+            return f"{amount:.1f} {unit}" if amount < 10 else f"{amount:,.0f} {unit}"
+    return f"{size:,} bytes"
 
 
 class _Scanner:
