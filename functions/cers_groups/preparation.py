@@ -42,6 +42,8 @@ from cers_groups.roster_rules import SIZE_RULES, Severity
 from cers_groups.submissions import PROBLEMS_KEPT, digest_key
 from cers_groups.tenants import District
 
+S3_KEY_BYTES = 1024  # S3's longest key, in bytes of UTF-8
+
 
 @dataclass
 class Prepared:
@@ -127,8 +129,8 @@ class _Preparation:
         if not self.normalized.changed:
             return
 
-        name = file_name(self.dropped.key)
-        self.normalized_key = f"{NORMALIZED_PREFIX}{self.submission_id}/{name}"
+        folder = f"{NORMALIZED_PREFIX}{self.submission_id}/"
+        self.normalized_key = folder + _fit_key(folder, file_name(self.dropped.key))
         self.normalized_version = storage.put_file(self.bucket, self.normalized_key, str(path))
 
     def _split_if_only_too_big(self, report: RosterReport) -> SplitResult | None:
@@ -254,6 +256,23 @@ def _normalization_summary(result: NormalizeResult) -> dict[str, Any]:
         "rows_in": result.rows_in,
         "rows_out": result.rows_out,
     }
+
+
+def _fit_key(folder: str, name: str) -> str:
+    """``name``, its stem shortened if needed so the key stays within S3's 1,024 bytes.
+
+    A dropped key may be up to 1,024 bytes itself; under the copy's longer folder it would
+    not fit, and S3 would refuse the copy.
+    """
+    room = S3_KEY_BYTES - len(folder.encode())
+    if len(name.encode()) <= room:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or len(suffix.encode()) >= room // 2:
+        stem, dot, suffix = name, "", ""
+    ending = f"{dot}{suffix}"
+    kept = stem.encode()[: room - len(ending.encode())].decode("utf-8", errors="ignore")
+    return kept + ending
 
 
 def _part_name(number: int) -> str:
