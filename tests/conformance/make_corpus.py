@@ -70,6 +70,7 @@ VALID = {
         [],
         [("header-not-canonical", None)],
     ),
+    "group-of-exactly-200-students": (_csv(TEACHER, *_students(200)), [], []),
     "excel-ssid-lost-leading-zero": (_csv(_row(ssid="700000001")), [], [("ssid-format", 1)]),
     "header-upper-case": (
         _csv(*GROUP, header=HEADER.upper()),
@@ -187,6 +188,11 @@ INVALID = {
         [],
     ),
     "group-over-200-students": (_csv(TEACHER, *_students(201)), [("group-too-large", 1)], []),
+    "group-over-200-counting-repeats": (
+        _csv(TEACHER, *_students(199), *_students(2)),
+        [("duplicate-row", 201), ("duplicate-row", 202), ("group-too-large", 1)],
+        [],
+    ),
     "school-not-contiguous": (
         _csv(*GROUP, _row(school=B), _row(group="Other", school=A)),
         [("school-not-contiguous", 6)],
