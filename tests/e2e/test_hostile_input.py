@@ -111,6 +111,7 @@ def test_hostile_exports_end_invalid_with_one_plain_alert_each(stack):
 def test_hostile_object_keys_end_recorded_and_reach_cers_intact():
     names = {
         "spaces and + plus.csv": "PROCESSED",
+        "100% done, #2 (final).csv": "PROCESSED",
         "école ñandú 中文 roster.csv": "PROCESSED",
         ("中" * 80) + ".csv": "PROCESSED",  # 80 characters, 240 bytes: a long batch name
         ("n" * 996) + ".csv": "INVALID",  # a 1,020-byte key: the name is too long for CERS
