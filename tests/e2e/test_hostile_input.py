@@ -3,6 +3,7 @@
 Through the real handlers, moto's server and the CERS stand-in, as in test_pipeline.
 """
 
+import hashlib
 import io
 import json
 import zipfile
@@ -13,8 +14,10 @@ import boto3
 import pytest
 import requests
 
+from cers_groups.handlers import validator
 from cers_groups.observability import logger
 from cers_groups.resources import NORMALIZED_PREFIX
+from local_stack.lambda_runner import LambdaContext, sqs_event
 from local_stack.stack import TENANTS_TEMPLATE, local_stack
 
 SAMPLES = Path(__file__).parents[2] / "local_stack" / "samples"
@@ -256,3 +259,38 @@ def test_hostile_file_within_the_byte_limit_is_read_and_validated(small_limit_st
     [submission] = stack.submissions()
     assert submission["status"] == "ACCEPTED"
     assert stack.alert_emails() == []
+
+
+def _object_created(sqs, queue: str) -> tuple[dict, dict]:
+    """The next S3 notification about a created object (S3's test event is passed over)."""
+    for _ in range(20):
+        for message in sqs.receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+        ).get("Messages", []):
+            notification = json.loads(message["Body"])
+            if "Records" in notification:
+                return message, notification
+    raise AssertionError("no object-created notification arrived")
+
+
+def test_hostile_event_without_a_size_is_measured_with_a_head_request(small_limit_stack, recorder):
+    stack = small_limit_stack
+    key = stack.drop(VALID, name="no size.csv")
+    sqs = boto3.client("sqs")
+    queue = stack.resources.validate_queue_url
+    message, notification = _object_created(sqs, queue)
+    del notification["Records"][0]["s3"]["object"]["size"]
+    message["Body"] = json.dumps(notification)
+    message["MD5OfBody"] = hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest()
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+
+    validator.lambda_handler(
+        sqs_event([message], arn["QueueArn"], sqs.meta.region_name),
+        LambdaContext(function_name="cers-groups-validator"),
+    )
+
+    [submission] = stack.submissions()
+    assert submission["status"] == "INVALID"
+    assert submission["rule_counts"] == {"file-over-size-limit": 1}
+    assert len(stack.alert_emails()) == 1
+    assert [m for m in _object_requests(recorder(), key) if m != "PUT"] == ["HEAD"]
