@@ -30,6 +30,14 @@ def open_roster(bucket: str, key: str, version_id: str | None) -> RosterObject:
     return RosterObject(response["Body"], response["ContentLength"], response.get("VersionId"))
 
 
+def object_size(bucket: str, key: str, version_id: str | None) -> int:
+    """An object version's size in bytes, from a HeadObject (the body is not read)."""
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        request["VersionId"] = version_id
+    return boto3.client("s3").head_object(**request)["ContentLength"]
+
+
 def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
     boto3.client("s3").put_object(
         Bucket=bucket,
