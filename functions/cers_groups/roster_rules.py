@@ -181,9 +181,9 @@ _RULE_LIST = (
         "file-over-size-limit",
         _E,
         _CERS,
-        "The file is {size}; this district sends at most {limit} per file (CERS accepts at "
-        "most 500 MB per upload), so the file was not read. Split it into several files at "
-        "school boundaries and send the parts ('cers-groups split' does that).",
+        "The file is {size}; this district's files may be at most {limit}, so the file was "
+        "not read. Split it into several files at school boundaries and send the parts "
+        "('cers-groups split' does that).",
     ),
     Rule(
         "file-name-too-long",

@@ -27,9 +27,10 @@ SFTP_USER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_@.-]{2,99}$"
 MAX_HEARTBEAT_HOURS = 168
 Check = Literal["error", "warning", "off"]
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# Files larger than this are refused before a byte is read: just under CERS's 500 MB per
-# upload, leaving room for the multipart envelope the upload wraps the file in.
-DEFAULT_MAX_FILE_BYTES = 495 * 1024 * 1024
+# Files larger than this are refused before a byte is read. Up to it, a file over CERS's
+# 500 MB per upload is split into parts; the validator's temporary storage (4 GB) then holds
+# the file, its normalized copy and its parts.
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 
 def school_year_of(today: date) -> int:

@@ -241,7 +241,9 @@ def test_hostile_file_over_the_byte_limit_is_refused_unread(small_limit_stack, r
     assert submission["rule_counts"] == {"file-over-size-limit": 1}
     assert submission["rows"] == 0 and "digest" not in submission
     [problem] = submission["problems"]
-    assert problem["message"].startswith("The file is 6.6 KB; this district sends at most 1.0 KB")
+    assert problem["message"].startswith(
+        "The file is 6.6 KB; this district's files may be at most 1.0 KB"
+    )
     [email] = stack.alert_emails()
     assert "big roster.csv" in email["subject"]
     assert "[file-over-size-limit]" in email["body"] and "Split it" in email["body"]

@@ -64,17 +64,17 @@ def test_refuse_oversized_decides_from_the_size_alone() -> None:
         False,
         0,
     )
-    assert problem.message.startswith("The file is 1.0 KB; this district sends at most 1.0 KB")
+    assert problem.message.startswith("The file is 1.0 KB; this district's files may be at most")
 
 
-def test_refuse_oversized_default_stays_under_what_cers_accepts() -> None:
-    report = refuse_oversized(612 * 1024 * 1024)
+def test_refuse_oversized_default_leaves_room_to_split_what_cers_would_refuse() -> None:
+    report = refuse_oversized(3 * 1024**3 // 2)
 
-    assert RuleSettings().max_file_bytes < MAX_FILE_BYTES
+    assert RuleSettings().max_file_bytes > MAX_FILE_BYTES
     assert refuse_oversized(RuleSettings().max_file_bytes) is None
+    assert refuse_oversized(612 * 1024 * 1024) is None
     assert report.summary_message("file-over-size-limit").startswith(
-        "The file is 612 MB; this district sends at most 495 MB per file (CERS accepts at most "
-        "500 MB per upload), so the file was not read."
+        "The file is 1.5 GB; this district's files may be at most 1.0 GB, so the file was not read."
     )
 
 
