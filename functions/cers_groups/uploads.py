@@ -152,7 +152,28 @@ def _upload(submission, district: District, store, settings: Settings, attempt: 
         roster.body.close()
         logger.info("Upload already taken by another run")
         return
-    _send(store.get(submission_id), roster, session, store, settings, attempt)
+    posting: list[bool] = []
+    try:
+        _send(store.get(submission_id), roster, session, store, settings, attempt, posting)
+    except Exception as error:
+        if not posting:
+            _unclaim_unsent(store, submission_id, error)
+        raise
+
+
+def _unclaim_unsent(store, submission_id: str, error: Exception) -> None:
+    """The run failed after claiming the file but before a byte went to CERS (a throttled read
+    of the tokens, say): back to VALIDATED, so the next delivery sends it instead of taking it
+    for an upload whose answer was lost."""
+    try:
+        store.advance(
+            submission_id,
+            Status.UPLOADING,
+            Status.VALIDATED,
+            note=f"Stopped before sending ({type(error).__name__}); nothing reached CERS.",
+        )
+    except Exception:  # noqa: BLE001 - the error being raised matters more; UPLOADING is settled
+        logger.exception("Could not hand the unsent upload back")
 
 
 def _record_duplicate(submission: dict[str, Any], store: SubmissionStore) -> bool:
@@ -351,7 +372,19 @@ def _open(submission: dict[str, Any]) -> storage.RosterObject:
 # --- sending -------------------------------------------------------------------------------
 
 
-def _send(submission, roster, session: CersSession, store, settings: Settings, attempt: int):
+def _send(
+    submission,
+    roster,
+    session: CersSession,
+    store,
+    settings: Settings,
+    attempt: int,
+    posting: list[bool],
+):
+    """POST the file (again only when CERS surely kept nothing) and record the answer.
+
+    ``posting`` gets an entry as a POST begins: from then on CERS may hold the file.
+    """
     submission_id = submission["submission_id"]
     batch = submission["batch"]
     opened = [roster]
@@ -360,6 +393,7 @@ def _send(submission, roster, session: CersSession, store, settings: Settings, a
     def post(client: CersClient) -> ImportResource:
         current = opened.pop() if opened else _open(submission)
         reader = _HashingReader(current.body)
+        posting.append(True)
         started = time.monotonic()
         with current.body:
             answer = client.submit_roster(batch, reader, current.size)
