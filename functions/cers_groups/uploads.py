@@ -420,9 +420,23 @@ def _send(
 
         if digests and digests[-1] != submission.get("digest"):
             logger.warning("Bytes sent differ from the validated digest", sent=digests[-1])
-        if record_answer(submission, answer, store, Status.UPLOADING) == Status.ACCEPTED:
+        if _record_sent(submission, answer, store) == Status.ACCEPTED:
             _follow_briefly(submission_id, answer, session, store, settings)
         return
+
+
+def _record_sent(submission, answer: ImportResource, store) -> Status | None:
+    """Record the POST's answer. A delivery of the same message that overlapped this run (its
+    visibility timeout ran out) may have found no import yet and left the file UNCONFIRMED
+    meanwhile; the answer in hand is recorded from there rather than left to the poller."""
+    recorded = record_answer(submission, answer, store, Status.UPLOADING)
+    if recorded is not None:
+        return recorded
+    current = store.get(submission["submission_id"]) or {}
+    if current.get("status") != Status.UNCONFIRMED:
+        return None
+    logger.info("An overlapping run left the upload unconfirmed; recording the answer")
+    return record_answer(current, answer, store, Status.UNCONFIRMED)
 
 
 def _follow_briefly(submission_id, answer: ImportResource, session, store, settings) -> None:
