@@ -5,6 +5,8 @@ answers 202 even when it rejects a file. So before anything is sent:
 
 - a file whose exact bytes this district already got PROCESSED is recorded as DUPLICATE, unless
   an operator forces a re-send;
+- an older version of a file is not sent once a newer version of the same key is on its way
+  (SUPERSEDED; S3 may notify out of order);
 - a file waits (WAITING) while the district's previous upload is still ACCEPTED or unconfirmed
   at CERS; the poller releases it, oldest first;
 - the submission moves VALIDATED -> UPLOADING in one conditional write, so only one run sends it.
@@ -24,7 +26,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from cers_groups import cognito, storage
+from cers_groups import cognito, ordering, storage
 from cers_groups.cers import CersClient, CersError, ImportResource, retry_wait
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import file_name
@@ -124,6 +126,8 @@ def batch_name(submission: dict[str, Any]) -> str:
 
 def _upload(submission, district: District, store, settings: Settings, attempt: int, force):
     submission_id = submission["submission_id"]
+    if not force and ordering.record_if_superseded(submission, store):
+        return
     if not force and _record_duplicate(submission, store):
         return
     if _hold(submission, store, settings, force):
