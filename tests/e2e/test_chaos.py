@@ -2,7 +2,7 @@
 throttling and a credential rotated mid-run.
 
 Every fault is put on the wire or on a process: a handler run in a child process is killed with
-SIGKILL (local_stack.lambda_process), SQS messages come back after their visibility timeout,
+SIGKILL (local_stack.lambda_container), SQS messages come back after their visibility timeout,
 DynamoDB answers through a throttling proxy (local_stack.fault_proxy), the CERS stand-in holds or
 refuses requests, and Cognito and Secrets Manager are changed through their APIs. Each test ends
 by checking that every submission is in a recorded state with a coherent history, that CERS got
@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from cers_groups.resources import TOKEN_KEY
 from local_stack.cers_standin import Fault
 from local_stack.fault_proxy import DynamoDBFaultProxy
-from local_stack.lambda_process import LambdaProcess, receive
+from local_stack.lambda_container import LambdaProcess, receive
 from local_stack.stack import local_stack
 
 HEADER = "group_name,school_natural_id,school_year,subject_code,student_ssid,group_user_login"

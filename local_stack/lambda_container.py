@@ -72,7 +72,7 @@ class LambdaProcess:
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")]),
         }
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", "local_stack.lambda_process", module, str(result)],
+            [sys.executable, "-m", "local_stack.lambda_container", module, str(result)],
             cwd=ROOT,
             env=environment,
             stdin=subprocess.PIPE,
