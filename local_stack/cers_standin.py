@@ -422,7 +422,7 @@ class ReceivedPost:
     import_id: int | None = None
 
 
-FaultKind = Literal["error", "slow", "hang", "reset", "expired-token", "status"]
+FaultKind = Literal["error", "slow", "hang", "reset", "expired-token", "status", "held"]
 
 
 @dataclass(frozen=True)
@@ -438,6 +438,7 @@ class Fault:
       connection without an answer.
     - ``expired-token``: answer 401 ``invalid_token`` "Access token expired".
     - ``status``: create the import, then answer 202 with its status set to ``answer``.
+    - ``held``: hold a POST unserved (no import yet) until ``release`` is set, then serve it.
 
     ``method`` picks the requests: ``POST`` (uploads) or ``GET`` (queries and the user probe).
     """
@@ -449,6 +450,7 @@ class Fault:
     recorded: bool = True
     answer: str = "UNAUTHORIZED"
     retry_after: float | None = None
+    release: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -711,6 +713,9 @@ class CersStandIn:
 
     def _post(self, request: Request, fault: Fault | None) -> Response:
         user = upload = None
+        if fault is not None and fault.kind == "held":
+            while not (fault.release.wait(0.05) or self._stopping.is_set()):
+                pass
         if fault is not None and fault.kind == "hang":
             request.stream.exhaust()
             self._remember(request, 0, None)

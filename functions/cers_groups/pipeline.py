@@ -98,6 +98,8 @@ def _submission_fields(dropped: DroppedObject, district: District | None) -> dic
     }
     if dropped.version_id:
         fields["version_id"] = dropped.version_id
+    if dropped.sequencer:
+        fields["sequencer"] = dropped.sequencer  # orders the versions of one key
     return fields
 
 

@@ -48,6 +48,8 @@ class Status(StrEnum):
     UNCONFIRMED = "UNCONFIRMED"
     # Still ACCEPTED at CERS past the deadline; the poller keeps following it.
     STUCK = "STUCK"
+    # A newer version of the same file was already on its way to CERS: this one was not sent.
+    SUPERSEDED = "SUPERSEDED"
 
 
 # Statuses that need a person: each one sends one alert.
@@ -71,7 +73,12 @@ PENDING = frozenset(
 )
 
 # Statuses after which nothing more happens to a submission without a person.
-FINAL = (FAILURES - PENDING) | {Status.PROCESSED, Status.DUPLICATE, Status.CANCELLED}
+FINAL = (FAILURES - PENDING) | {
+    Status.PROCESSED,
+    Status.DUPLICATE,
+    Status.CANCELLED,
+    Status.SUPERSEDED,
+}
 
 # How long a run may take between claiming an alert and recording that it was sent.
 ALERT_CLAIM_TIMEOUT = timedelta(minutes=5)
