@@ -10,7 +10,8 @@ and then raises as a ``ClientError``::
     proxy.inject("throughput", times=3, operation="UpdateItem", where=claims_accepted)
     proxy.throttle_share(0.3, seed=7)  # about 30% of every request from now on
 
-A throttled request never reaches moto, as a throttled request changes nothing in DynamoDB.
+A throttled request never reaches moto, as a throttled request changes nothing in DynamoDB; a
+"lost" one does, and only its answer is replaced.
 """
 
 import json
@@ -24,7 +25,9 @@ import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-DynamoDBFault = Literal["throughput", "throttling"]
+# "lost": the request is applied, then answered with a 500, as when DynamoDB's answer is lost
+# on the way back; botocore sends it again, and a conditional write then finds it already done.
+DynamoDBFault = Literal["throughput", "throttling", "lost"]
 
 # DynamoDB's error answers (JSON 1.0 protocol): __type (botocore reads the part after '#').
 _ERRORS = {
@@ -36,6 +39,10 @@ _ERRORS = {
     "throttling": (
         "com.amazon.coral.availability#ThrottlingException",
         "Rate of requests exceeds the allowed throughput.",
+    ),
+    "lost": (
+        "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        "Internal server error",
     ),
 }
 _PASSED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date")
@@ -133,8 +140,8 @@ class DynamoDBFaultProxy:
         fault = self._next_fault(operation, document)
         with self._lock:
             self._calls.append(DynamoDBCall(operation, document.get("TableName"), fault))
-        response = _error(fault) if fault else self._forward(request, body)
-        return response(environ, start_response)
+        response = self._forward(request, body) if fault in (None, "lost") else None
+        return (_error(fault) if fault else response)(environ, start_response)
 
     def _next_fault(self, operation: str, document: dict) -> DynamoDBFault | None:
         with self._lock:
@@ -182,7 +189,7 @@ def _error(fault: DynamoDBFault) -> Response:
     error_type, message = _ERRORS[fault]
     response = Response(
         json.dumps({"__type": error_type, "message": message}),
-        status=400,
+        status=500 if fault == "lost" else 400,
         mimetype="application/x-amz-json-1.0",
     )
     response.headers["x-amzn-RequestId"] = "THROTTLED0000000000000000000000000000000000000000000"

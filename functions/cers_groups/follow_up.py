@@ -7,6 +7,8 @@
   once CERS shows their import.
 - Past the deadline, an ACCEPTED submission becomes STUCK (one alert; it is still followed and
   no longer holds the district's next upload), and an UNCONFIRMED one OUTCOME_UNKNOWN.
+- An UPLOADING submission no uploader run can still hold (older than the uploader's 15-minute
+  limit) is UNCONFIRMED: its run ended without recording an answer, perhaps after the POST.
 - A district with nothing ACCEPTED or unconfirmed gets its oldest WAITING submission released
   to the upload queue.
 - ``SubmissionsStuck`` (namespace CersGroups, dimension ``district``) is emitted for every
@@ -40,6 +42,9 @@ DISTRICT_DIMENSION = "district"
 FOLLOWED = (Status.ACCEPTED, Status.STUCK, Status.UNCONFIRMED)
 # A released submission still VALIDATED this long later lost its queue message: send another.
 REQUEUE_AFTER = timedelta(minutes=15)
+# No uploader run lasts longer than Lambda's 15 minutes: an UPLOADING submission this old was
+# left by a run that ended without recording an answer.
+ABANDONED_AFTER = timedelta(minutes=20)
 # A STUCK submission's alert claim is dropped when CERS rejects it after all, so that the
 # rejection alerts too.
 _ALERT_FIELDS = ("alerted_at", "alert_claimed_at")
@@ -80,7 +85,9 @@ def follow_up(settings: Settings) -> FollowUpRun:
             if _follow(item, session, store, settings):
                 run.changed += 1
             alert_if_needed(store, item["submission_id"], settings)
-        run.released += _release(district_id, store, settings)
+        on_the_way = _on_the_way(district_id, store, settings)
+        run.changed += _unconfirm_abandoned(on_the_way, store)
+        run.released += _release(district_id, on_the_way, store, settings)
 
     run.stuck = _count_stuck(store, districts)
     for district_id, count in run.stuck.items():
@@ -165,11 +172,17 @@ def _past_deadline(item: dict, status: Status, store, settings: Settings) -> boo
     return False
 
 
-def _release(district_id: str, store: SubmissionStore, settings: Settings) -> int:
+def _on_the_way(district_id: str, store: SubmissionStore, settings: Settings) -> list[dict]:
+    """The district's recent submissions between validation and CERS's answer."""
+    recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
+    return [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
+
+
+def _release(
+    district_id: str, on_the_way: list[dict], store: SubmissionStore, settings: Settings
+) -> int:
     """Send the district's oldest WAITING submission on, when nothing holds it any more."""
     waiting = [item for item in store.pending(Status.WAITING) if item["district"] == district_id]
-    recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
-    on_the_way = [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
     _requeue_lost(on_the_way, store, settings)
     if not waiting or on_the_way or blockers(store, district_id, settings):
         return 0
@@ -196,6 +209,29 @@ def _requeue_lost(on_the_way: list[dict], store, settings: Settings) -> None:
             if released:
                 _queue(item, settings)
                 logger.warning("Released upload sent to the queue again")
+
+
+def _unconfirm_abandoned(on_the_way: list[dict], store: SubmissionStore) -> int:
+    """An upload whose run ended without a record (killed, or its claim's answer lost): it is
+    looked up by batch from now on, like any upload whose answer was lost, and never re-sent.
+    The number of submissions changed."""
+    cutoff = _iso(datetime.now(UTC) - ABANDONED_AFTER)
+    changed = 0
+    for item in on_the_way:
+        if item["status"] != Status.UPLOADING or item["updated_at"] >= cutoff:
+            continue
+        if store.advance(
+            item["submission_id"],
+            Status.UPLOADING,
+            Status.UNCONFIRMED,
+            note="The upload's run ended without recording an answer; the poller looks the import "
+            "up by batch.",
+        ):
+            logger.warning(
+                "Abandoned upload is now unconfirmed", submission_id=item["submission_id"]
+            )
+            changed += 1
+    return changed
 
 
 def _queue(item: dict, settings: Settings) -> None:

@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -21,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cers_groups.resources import TOKEN_KEY
+from cers_groups.settings import DEADLINE_ENV
 from local_stack.cers_standin import Fault
 from local_stack.fault_proxy import DynamoDBFaultProxy
 from local_stack.lambda_container import LambdaProcess, receive
@@ -765,3 +767,35 @@ def test_chaos_password_rotated_to_a_wrong_secret_is_auth_failed_with_one_alert(
     assert len(emails) == 1
     assert "second.csv" in emails[0]["subject"]
     assert_consistent(stack, 2, emails=emails)
+
+
+def test_chaos_claim_applied_but_its_answer_lost_is_followed_up_never_sent_twice(
+    throttled, tmp_path, monkeypatch
+):
+    stack, proxy = throttled
+    # DynamoDB applies the claim, its answer is lost; botocore's retry then finds the file
+    # already UPLOADING and the run takes it for another run's claim.
+    proxy.inject("lost", times=1, operation="UpdateItem", where=moves("VALIDATED", "UPLOADING"))
+    stack.drop(roster(tmp_path, "class.csv"))
+    stack.run()
+    [left] = stack.submissions()
+    assert (left["status"], posts(stack)) == ("UPLOADING", [])
+
+    monkeypatch.setenv(DEADLINE_ENV, "0")
+    age(stack, left, minutes=25)  # older than any uploader run can last
+    stack.run()
+
+    [submission] = stack.submissions()
+    assert steps(submission)[-3:] == ["UPLOADING", "UNCONFIRMED", "OUTCOME_UNKNOWN"]
+    assert posts(stack) == []
+    assert_consistent(stack, 1, emails=stack.alert_emails())
+
+
+def age(stack, submission: dict, minutes: int) -> None:
+    """Moves the submission's last change back in time, as waiting that long would."""
+    moment = datetime.now(UTC) - timedelta(minutes=minutes)
+    boto3.resource("dynamodb").Table(stack.resources.table).update_item(
+        Key={"submission_id": submission["submission_id"]},
+        UpdateExpression="SET updated_at = :at",
+        ExpressionAttributeValues={":at": moment.isoformat(timespec="milliseconds")[:-6] + "Z"},
+    )
