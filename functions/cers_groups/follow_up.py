@@ -32,7 +32,7 @@ from cers_groups.outcomes import alert_if_needed, fail
 from cers_groups.session import CersSession
 from cers_groups.settings import Settings
 from cers_groups.submissions import Status, SubmissionStore, now
-from cers_groups.uploads import blockers, find_import, record_answer, session_for
+from cers_groups.uploads import blockers, drop_order, find_import, record_answer, session_for
 
 METRICS_NAMESPACE = "CersGroups"
 STUCK_METRIC = "SubmissionsStuck"
@@ -166,15 +166,18 @@ def _past_deadline(item: dict, status: Status, store, settings: Settings) -> boo
 
 
 def _release(district_id: str, store: SubmissionStore, settings: Settings) -> int:
-    """Send the district's oldest WAITING submission on, when nothing holds it any more."""
+    """Send on the district's WAITING submission dropped first, when nothing holds it any more
+    (nothing being sent or processed at CERS, no file dropped before it still unsent)."""
     waiting = [item for item in store.pending(Status.WAITING) if item["district"] == district_id]
     recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
     on_the_way = [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
     _requeue_lost(on_the_way, store, settings)
-    if not waiting or on_the_way or blockers(store, district_id, settings):
+    if not waiting or on_the_way:
+        return 0
+    first = min(waiting, key=drop_order)
+    if blockers(store, district_id, settings, before=first):
         return 0
 
-    first = min(waiting, key=lambda item: item["created_at"])
     if not store.advance(
         first["submission_id"], Status.WAITING, Status.VALIDATED, released_at=now()
     ):

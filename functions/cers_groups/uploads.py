@@ -46,6 +46,8 @@ RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
 # Imports updated this long before the POST still count when searching by digest.
 LOOKUP_SLACK = timedelta(minutes=2)
 GROUP_WRITE = "PERM_GROUP_WRITE"
+# A district's files dropped earlier than the one to send, and not sent yet, hold it back.
+_NOT_SENT_YET = frozenset({Status.RECEIVED, Status.VALIDATED})
 # Longest pause between two looks at a just-accepted import.
 FOLLOW_INTERVAL_CAP = 10.0
 
@@ -208,8 +210,13 @@ def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings
 def blockers(
     store: SubmissionStore, district: str, settings: Settings, before: dict | None = None
 ) -> list[dict[str, Any]]:
-    """The district's uploads that hold back its next one: ACCEPTED or unconfirmed at CERS
-    and not past the deadline, and (with ``before``) files that have waited longer."""
+    """The district's uploads that hold back its next one, in drop order: being sent, ACCEPTED
+    or unconfirmed at CERS, and not past the deadline; with ``before``, also the files dropped
+    before it that have not been sent yet (being validated, queued, or WAITING).
+
+    The upload queue holds a district's files in the order they were validated, and several
+    validators run at once, so a later file can reach the uploader first: it waits then.
+    """
     deadline = _ago(settings.deadline)
     found = [
         item
@@ -217,14 +224,29 @@ def blockers(
         for item in store.pending(status)
         if item["district"] == district and item.get("sent_at", item["updated_at"]) >= deadline
     ]
+    recent = store.recent(district, since=deadline)
+    found += [item for item in recent if item["status"] == Status.UPLOADING]
     if before is not None:
         found += [
             item
             for item in store.pending(Status.WAITING)
-            if item["district"] == district and item["created_at"] < before["created_at"]
+            if item["district"] == district and drop_order(item) < drop_order(before)
+        ]
+        found += [
+            item
+            for item in recent
+            if item["status"] in _NOT_SENT_YET and drop_order(item) < drop_order(before)
         ]
         found = [item for item in found if item["submission_id"] != before["submission_id"]]
-    return sorted(found, key=lambda item: item["created_at"])
+    unique = {item["submission_id"]: item for item in found}
+    return sorted(unique.values(), key=drop_order)
+
+
+def drop_order(item: dict[str, Any]) -> tuple[str, str, str]:
+    """Where a submission stands in its district's order: when its object landed in the bucket
+    (the S3 event's time), then when it was recorded (parts of a split file, in turn)."""
+    created = item["created_at"]
+    return item.get("dropped_at") or created, created, item["submission_id"]
 
 
 def _may_send(submission_id: str, session: CersSession, store, attempt: int) -> bool:
