@@ -120,7 +120,7 @@ class ConcurrentRunner:
                 process.terminate()
                 process.join(timeout=5)
 
-    def wait_until(self, done: Callable[[], bool], timeout: float, every: float = 0.5) -> float:
+    def wait_until(self, done: Callable[[], bool], timeout: float, every: float = 1.0) -> float:
         """Seconds until ``done()`` held; TimeoutError after ``timeout``, or when an
         environment died (Lambda would replace it; here it is a defect to look at)."""
         started = time.monotonic()
@@ -161,7 +161,8 @@ def _consume(environment: _Environment, ready, stop) -> None:
         environment.queue_url, lambda_handler, environment.function_name, environment.batch_size
     )
     ready.release()
-    while not stop.is_set():
+    parent = os.getppid()
+    while not stop.is_set() and os.getppid() == parent:  # a container outlives no stack
         if poll_once(consumer) == 0:
             time.sleep(IDLE_PAUSE)
 
@@ -173,7 +174,8 @@ def _poll(log_file: str, every: float, ready, stop) -> None:
     from cers_groups.handlers.poller import lambda_handler
 
     ready.release()
-    while not stop.is_set():
+    parent = os.getppid()
+    while not stop.is_set() and os.getppid() == parent:
         started = time.monotonic()
         try:
             lambda_handler(scheduled_event(), LambdaContext(function_name="cers-groups-poller"))
