@@ -32,7 +32,14 @@ from cers_groups.outcomes import alert_if_needed, fail
 from cers_groups.session import CersSession
 from cers_groups.settings import Settings
 from cers_groups.submissions import Status, SubmissionStore, now
-from cers_groups.uploads import blockers, drop_order, find_import, record_answer, session_for
+from cers_groups.uploads import (
+    HOLDING,
+    blockers,
+    drop_order,
+    find_import,
+    record_answer,
+    session_for,
+)
 
 METRICS_NAMESPACE = "CersGroups"
 STUCK_METRIC = "SubmissionsStuck"
@@ -80,7 +87,12 @@ def follow_up(settings: Settings) -> FollowUpRun:
             if _follow(item, session, store, settings):
                 run.changed += 1
             alert_if_needed(store, item["submission_id"], settings)
-        run.released += _release(district_id, store, settings)
+
+    # Read once for all districts, after following: asking per district read every district's
+    # pending submissions once per district, which grew with districts times files.
+    pending = {status: store.pending(status) for status in HOLDING}
+    for district_id in sorted(districts):
+        run.released += _release(district_id, store, settings, pending)
 
     run.stuck = _count_stuck(store, districts)
     for district_id, count in run.stuck.items():
@@ -165,17 +177,22 @@ def _past_deadline(item: dict, status: Status, store, settings: Settings) -> boo
     return False
 
 
-def _release(district_id: str, store: SubmissionStore, settings: Settings) -> int:
+def _release(district_id: str, store: SubmissionStore, settings: Settings, pending) -> int:
     """Send on the district's WAITING submission dropped first, when nothing holds it any more
-    (nothing being sent or processed at CERS, no file dropped before it still unsent)."""
-    waiting = [item for item in store.pending(Status.WAITING) if item["district"] == district_id]
+    (nothing being sent or processed at CERS, no file dropped before it still unsent).
+
+    ``pending`` holds this run's WAITING, ACCEPTED and UNCONFIRMED submissions. Read a moment
+    ago, it may miss a change an uploader made since; the uploader checks again before sending
+    a released file, and a file that must still wait goes back to WAITING.
+    """
+    waiting = [item for item in pending[Status.WAITING] if item["district"] == district_id]
     recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
     on_the_way = [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
     _requeue_lost(on_the_way, store, settings)
     if not waiting or on_the_way:
         return 0
     first = min(waiting, key=drop_order)
-    if blockers(store, district_id, settings, before=first):
+    if blockers(store, district_id, settings, before=first, pending=pending, recent=recent):
         return 0
 
     if not store.advance(

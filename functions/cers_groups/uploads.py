@@ -18,6 +18,7 @@ proves CERS kept nothing (429, or a 5xx with no import under the batch) leads to
 
 import hashlib
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,9 @@ RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
 LOOKUP_SLACK = timedelta(minutes=2)
 GROUP_WRITE = "PERM_GROUP_WRITE"
 # A district's files dropped earlier than the one to send, and not sent yet, hold it back.
-_NOT_SENT_YET = frozenset({Status.RECEIVED, Status.VALIDATED})
+_NOT_SENT_YET = frozenset({Status.RECEIVED, Status.VALIDATED, Status.WAITING})
+# The pending statuses that can hold a district's upload back.
+HOLDING = (Status.WAITING, Status.ACCEPTED, Status.UNCONFIRMED)
 # Longest pause between two looks at a just-accepted import.
 FOLLOW_INTERVAL_CAP = 10.0
 
@@ -208,7 +211,13 @@ def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings
 
 
 def blockers(
-    store: SubmissionStore, district: str, settings: Settings, before: dict | None = None
+    store: SubmissionStore,
+    district: str,
+    settings: Settings,
+    before: dict | None = None,
+    *,
+    pending: Mapping[Status, list[dict[str, Any]]] | None = None,
+    recent: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The district's uploads that hold back its next one, in drop order: being sent, ACCEPTED
     or unconfirmed at CERS, and not past the deadline; with ``before``, also the files dropped
@@ -216,26 +225,31 @@ def blockers(
 
     The upload queue holds a district's files in the order they were validated, and several
     validators run at once, so a later file can reach the uploader first: it waits then.
+    ``pending`` (the ``HOLDING`` statuses' submissions) and ``recent`` (the district's latest)
+    may be passed when already read; otherwise they are read now.
     """
     deadline = _ago(settings.deadline)
+    if pending is None:
+        pending = {status: store.pending(status) for status in HOLDING}
+    if recent is None:
+        recent = store.recent(district, since=deadline)
+    recent = [item for item in recent if item["created_at"] >= deadline]
     found = [
         item
         for status in (Status.ACCEPTED, Status.UNCONFIRMED)
-        for item in store.pending(status)
+        for item in pending[status]
         if item["district"] == district and item.get("sent_at", item["updated_at"]) >= deadline
     ]
-    recent = store.recent(district, since=deadline)
     found += [item for item in recent if item["status"] == Status.UPLOADING]
     if before is not None:
+        fresh = {item["submission_id"] for item in recent}
+        waiting = [item for item in pending[Status.WAITING] if item["submission_id"] not in fresh]
         found += [
             item
-            for item in store.pending(Status.WAITING)
-            if item["district"] == district and drop_order(item) < drop_order(before)
-        ]
-        found += [
-            item
-            for item in recent
-            if item["status"] in _NOT_SENT_YET and drop_order(item) < drop_order(before)
+            for item in [*waiting, *recent]
+            if item["district"] == district
+            and item["status"] in _NOT_SENT_YET
+            and drop_order(item) < drop_order(before)
         ]
         found = [item for item in found if item["submission_id"] != before["submission_id"]]
     unique = {item["submission_id"]: item for item in found}
