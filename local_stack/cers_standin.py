@@ -17,7 +17,8 @@ processing end in BAD_DATA instead). Everything is kept in memory.
 
 Faults can be switched on for the next requests with ``inject(Fault(...), times=n)``: an HTTP
 error status, a slow or hanging answer, a dropped connection, a 401 for an expired token, or a
-202 whose import has an unexpected status. ``requests`` lists every request served.
+202 whose import has an unexpected status. ``requests`` lists every request served, and
+``uploads_at_once`` the most uploads each user had in progress at once.
 """
 
 import contextlib

@@ -16,11 +16,11 @@ metrics, its own boto3 session and its own caches), started fresh with ``spawn``
 Each environment writes its log lines to ``<log_dir>/<function>-<n>.log``, as each container
 writes its own CloudWatch log stream.
 
-Messages stay invisible for ``visibility_timeout`` seconds once received (the deployed queues:
-six times the function's timeout). The local queues use 2 seconds so that a failed message comes
-back quickly in the sequential tests; under load a handler run can take longer than that, and a
-message reappearing while its first run is still going is something the deployed stack never
-sees, so the runner sets the deployed behaviour's order of magnitude on the queues it drives.
+Messages stay invisible for ``visibility_timeout`` seconds once received. The deployed queues
+use six times the function's timeout; the local ones 2 seconds, so that a failed message comes
+back quickly in the sequential tests. Under load a handler run can take longer than 2 seconds,
+and a message reappearing while its first run is still going is something the deployed stack
+never sees, so the runner gives the queues it drives a timeout longer than any run here.
 """
 
 import multiprocessing
@@ -100,8 +100,8 @@ class ConcurrentRunner:
                 Attributes={"VisibilityTimeout": str(self._concurrency.visibility_timeout)},
             )
         for environment in self._environments:
-            self._start(_consume, environment)
-        self._start(_poll, self._poller_log, self._concurrency.poll_every)
+            self._start(Path(environment.log_file).stem, _consume, environment)
+        self._start("cers-groups-poller-1", _poll, self._poller_log, self._concurrency.poll_every)
         self._wait_ready()
         return self
 
@@ -141,8 +141,7 @@ class ConcurrentRunner:
                 self.__exit__(None, None, None)
                 raise TimeoutError(f"environments not ready after {STARTUP_TIMEOUT:.0f} s")
 
-    def _start(self, target: Callable, *args: object) -> None:
-        name = f"{target.__name__.strip('_')}-{len(self._processes) + 1}"
+    def _start(self, name: str, target: Callable, *args: object) -> None:
         process = self._context.Process(
             target=target, args=(*args, self._ready, self._stop), name=name, daemon=True
         )

@@ -2,7 +2,7 @@
 
 The handlers run as the deployed stack runs them: validators and the uploader's reserved
 concurrency in processes of their own on the real queues, and the poller on a schedule (see
-local_stack.concurrent_runner). CERS takes a second to process each import, so most files of a
+local_stack.concurrent_runner). CERS takes two seconds to process each import, so files of a
 district wait for the one before. The figures go to ``load.json`` in the test's directory.
 """
 
