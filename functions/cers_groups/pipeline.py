@@ -65,6 +65,7 @@ def record_dropped(dropped: DroppedObject, settings: Settings, store=None) -> No
     fields = _submission_fields(dropped, district)
     ttl_days = settings.tenants.deployment.submission_ttl_days
     if store.create(dropped.submission_id, ttl_days=ttl_days, **fields):
+        logger.set_correlation_id(dropped.submission_id)
         logger.info(
             "Roster received",
             key=dropped.key,
