@@ -38,8 +38,13 @@ import boto3  # noqa: E402
 
 from local_stack.big_roster import school_ids, write_big_roster  # noqa: E402
 from local_stack.lambda_process import ProcessHandler  # noqa: E402
-from local_stack.lambda_runner import LambdaContext, QueueConsumer, run_until_idle  # noqa: E402
-from local_stack.stack import SAMPLE_SCHOOLS, LocalStack, local_stack, poller_event  # noqa: E402
+from local_stack.lambda_runner import (  # noqa: E402
+    LambdaContext,
+    QueueConsumer,
+    run_until_idle,
+    scheduled_event,
+)
+from local_stack.stack import SAMPLE_SCHOOLS, LocalStack, local_stack  # noqa: E402
 
 DATA = ROOT / "bench" / ".data"
 # The stand-in turns an ACCEPTED import PROCESSED after this many seconds: after the uploader
@@ -149,7 +154,7 @@ def _poll_until_final(stack: LocalStack, key: str, poller: ProcessHandler) -> di
         if time.monotonic() > deadline:
             raise TimeoutError(f"still {submission['status']} after {STEP_TIMEOUT:.0f} s")
         time.sleep(POLL_INTERVAL)
-        poller(poller_event(), LambdaContext(function_name="cers-groups-poller"))
+        poller(scheduled_event(), LambdaContext(function_name="cers-groups-poller"))
 
 
 def _submission(stack: LocalStack, key: str) -> dict:

@@ -3,11 +3,9 @@
 import json
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -19,9 +17,14 @@ from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
 from cers_groups.settings import FOLLOW_ENV, RETRY_DELAY_ENV
 from cers_groups.tenants import Tenants, load_tenants
 from local_stack.cers_standin import CersStandIn
-from local_stack.cognito import create_district_login
+from local_stack.cognito import add_login, create_district_login
 from local_stack.cognito_proxy import CognitoProxy
-from local_stack.lambda_runner import LambdaContext, QueueConsumer, run_until_idle
+from local_stack.lambda_runner import (
+    LambdaContext,
+    QueueConsumer,
+    run_until_idle,
+    scheduled_event,
+)
 from local_stack.moto_server import moto_server
 from local_stack.resources import LocalResources, create_resources
 
@@ -76,7 +79,7 @@ class LocalStack:
     def poll(self) -> dict:
         """One run of the poller Lambda, with the event EventBridge's schedule sends."""
         result = poller.lambda_handler(
-            poller_event(), LambdaContext(function_name="cers-groups-poller")
+            scheduled_event(), LambdaContext(function_name="cers-groups-poller")
         )
         self.poll_released = result["released"]
         return result
@@ -157,21 +160,6 @@ class LocalStack:
                 )
 
 
-def poller_event() -> dict:
-    """The event EventBridge's schedule sends the poller."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": os.environ.get("AWS_REGION", "us-west-2"),
-        "resources": ["arn:aws:events:us-west-2:123456789012:rule/cers-groups-poller"],
-        "detail": {},
-    }
-
-
 @contextmanager
 def local_stack(
     schools: frozenset[str] = SAMPLE_SCHOOLS,
@@ -180,11 +168,14 @@ def local_stack(
     moto_port: int = 0,
     cers_port: int = 0,
     processing_delay: float | None = None,
+    login_per_district: bool = False,
 ) -> Iterator[LocalStack]:
     """Start everything on 127.0.0.1 and point the handlers' environment at it.
 
     Ports 0 pick free ones. ``processing_delay``: seconds after which the CERS stand-in
     processes an accepted import by itself (None: only when a test calls ``process``).
+    ``login_per_district``: each district signs in as a user of its own, ``district_user(id)``
+    (else all share the first district's login), so Cognito and CERS can tell them apart.
     """
     with (
         moto_server(moto_port) as moto_url,
@@ -205,8 +196,17 @@ def local_stack(
         standin.start()
         tenants_file = Path(workdir) / "tenants.json"
         tenants = _local_tenants(tenants_template, standin.endpoint, tenants_file)
-        credential = {key: login[key] for key in ("username", "password", "client_id", "region")}
-        local = create_resources(tenants, {d.id: credential for d in tenants.districts})
+        logins = {
+            district.id: add_login(login, district_user(district.id))
+            if login_per_district
+            else login
+            for district in tenants.districts
+        }
+        credentials = {
+            district_id: {key: each[key] for key in ("username", "password", "client_id", "region")}
+            for district_id, each in logins.items()
+        }
+        local = create_resources(tenants, credentials)
         os.environ.update(local.environment(str(tenants_file)))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         os.environ.setdefault(RETRY_DELAY_ENV, LOCAL_RETRY_DELAY)
@@ -218,6 +218,11 @@ def local_stack(
             cognito.stop()
             os.environ.clear()
             os.environ.update(saved)
+
+
+def district_user(district_id: str) -> str:
+    """The CERS username of a district that signs in as a user of its own."""
+    return f"it@{district_id}.example.org"
 
 
 def _local_tenants(template: Path, cers_endpoint: str, destination: Path) -> Tenants:

@@ -17,6 +17,7 @@
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +35,14 @@ from cers_groups.outcomes import alert_if_needed, fail
 from cers_groups.session import CersSession
 from cers_groups.settings import Settings
 from cers_groups.submissions import Status, SubmissionStore, now
-from cers_groups.uploads import blockers, find_import, record_answer, session_for
+from cers_groups.uploads import (
+    HOLDING,
+    blockers,
+    drop_order,
+    find_import,
+    record_answer,
+    session_for,
+)
 
 METRICS_NAMESPACE = "CersGroups"
 STUCK_METRIC = "SubmissionsStuck"
@@ -85,9 +93,14 @@ def follow_up(settings: Settings) -> FollowUpRun:
             if _follow(item, session, store, settings):
                 run.changed += 1
             alert_if_needed(store, item["submission_id"], settings)
-        on_the_way = _on_the_way(district_id, store, settings)
-        run.changed += _unconfirm_abandoned(on_the_way, store)
-        run.released += _release(district_id, on_the_way, store, settings)
+
+    # Read once for all districts, after following: asking per district read every district's
+    # pending submissions once per district, which grew with districts times files.
+    pending = {status: store.pending(status) for status in HOLDING}
+    for district_id in sorted(districts):
+        recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
+        run.changed += _unconfirm_abandoned(_on_the_way(recent), store)
+        run.released += _release(district_id, recent, pending, store, settings)
 
     run.stuck = _count_stuck(store, districts)
     for district_id, count in run.stuck.items():
@@ -172,22 +185,35 @@ def _past_deadline(item: dict, status: Status, store, settings: Settings) -> boo
     return False
 
 
-def _on_the_way(district_id: str, store: SubmissionStore, settings: Settings) -> list[dict]:
-    """The district's recent submissions between validation and CERS's answer."""
-    recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
+def _on_the_way(recent: list[dict]) -> list[dict]:
+    """The submissions between validation and CERS's answer, among a district's recent ones."""
     return [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
 
 
 def _release(
-    district_id: str, on_the_way: list[dict], store: SubmissionStore, settings: Settings
+    district_id: str,
+    recent: list[dict],
+    pending: Mapping[Status, list[dict]],
+    store: SubmissionStore,
+    settings: Settings,
 ) -> int:
-    """Send the district's oldest WAITING submission on, when nothing holds it any more."""
-    waiting = [item for item in store.pending(Status.WAITING) if item["district"] == district_id]
+    """Send on the district's WAITING submission dropped first, when nothing holds it any more
+    (nothing being sent or processed at CERS, no file dropped before it still unsent).
+
+    ``pending`` holds this run's WAITING, ACCEPTED and UNCONFIRMED submissions and ``recent``
+    the district's latest. Read a moment ago, they may miss a change an uploader made since;
+    the uploader checks again before sending a released file, and a file that must still wait
+    goes back to WAITING.
+    """
+    waiting = [item for item in pending[Status.WAITING] if item["district"] == district_id]
+    on_the_way = _on_the_way(recent)
     _requeue_lost(on_the_way, store, settings)
-    if not waiting or on_the_way or blockers(store, district_id, settings):
+    if not waiting or on_the_way:
+        return 0
+    first = min(waiting, key=drop_order)
+    if blockers(store, district_id, settings, before=first, pending=pending, recent=recent):
         return 0
 
-    first = min(waiting, key=lambda item: item["created_at"])
     if not store.advance(
         first["submission_id"], Status.WAITING, Status.VALIDATED, released_at=now()
     ):

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from cers_groups import aws_clients
 from cers_groups.resources import (
     BY_DIGEST_INDEX,
     BY_DISTRICT_INDEX,
@@ -113,7 +113,7 @@ class SubmissionStore:
     """The submissions table. Items are plain dicts; their fields are documented in the README."""
 
     def __init__(self, table_name: str) -> None:
-        self._table = boto3.resource("dynamodb").Table(table_name)
+        self._table = aws_clients.table(table_name)
 
     def get(self, submission_id: str) -> dict[str, Any] | None:
         response = self._table.get_item(Key={SUBMISSION_KEY: submission_id}, ConsistentRead=True)

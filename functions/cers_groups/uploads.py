@@ -20,6 +20,7 @@ proves CERS kept nothing (429, or a 5xx with no import under the batch) leads to
 
 import hashlib
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,10 @@ RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
 # Imports updated this long before the POST still count when searching by digest.
 LOOKUP_SLACK = timedelta(minutes=2)
 GROUP_WRITE = "PERM_GROUP_WRITE"
+# A district's files dropped earlier than the one to send, and not sent yet, hold it back.
+_NOT_SENT_YET = frozenset({Status.RECEIVED, Status.VALIDATED, Status.WAITING})
+# The pending statuses that can hold a district's upload back.
+HOLDING = (Status.WAITING, Status.ACCEPTED, Status.UNCONFIRMED)
 # Longest pause between two looks at a just-accepted import.
 FOLLOW_INTERVAL_CAP = 10.0
 
@@ -231,25 +236,56 @@ def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings
 
 
 def blockers(
-    store: SubmissionStore, district: str, settings: Settings, before: dict | None = None
+    store: SubmissionStore,
+    district: str,
+    settings: Settings,
+    before: dict | None = None,
+    *,
+    pending: Mapping[Status, list[dict[str, Any]]] | None = None,
+    recent: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The district's uploads that hold back its next one: ACCEPTED or unconfirmed at CERS
-    and not past the deadline, and (with ``before``) files that have waited longer."""
+    """The district's uploads that hold back its next one, in drop order: being sent, ACCEPTED
+    or unconfirmed at CERS, and not past the deadline; with ``before``, also the files dropped
+    before it that have not been sent yet (being validated, queued, or WAITING).
+
+    The upload queue holds a district's files in the order they were validated, and several
+    validators run at once, so a later file can reach the uploader first: it waits then.
+    ``pending`` (the ``HOLDING`` statuses' submissions) and ``recent`` (the district's latest)
+    may be passed when already read; otherwise they are read now.
+    """
     deadline = _ago(settings.deadline)
+    if pending is None:
+        pending = {status: store.pending(status) for status in HOLDING}
+    if recent is None:
+        recent = store.recent(district, since=deadline)
+    recent = [item for item in recent if item["created_at"] >= deadline]
     found = [
         item
         for status in (Status.ACCEPTED, Status.UNCONFIRMED)
-        for item in store.pending(status)
+        for item in pending[status]
         if item["district"] == district and item.get("sent_at", item["updated_at"]) >= deadline
     ]
+    found += [item for item in recent if item["status"] == Status.UPLOADING]
     if before is not None:
+        fresh = {item["submission_id"] for item in recent}
+        waiting = [item for item in pending[Status.WAITING] if item["submission_id"] not in fresh]
         found += [
             item
-            for item in store.pending(Status.WAITING)
-            if item["district"] == district and item["created_at"] < before["created_at"]
+            for item in [*waiting, *recent]
+            if item["district"] == district
+            and item["status"] in _NOT_SENT_YET
+            and drop_order(item) < drop_order(before)
         ]
         found = [item for item in found if item["submission_id"] != before["submission_id"]]
-    return sorted(found, key=lambda item: item["created_at"])
+    unique = {item["submission_id"]: item for item in found}
+    return sorted(unique.values(), key=drop_order)
+
+
+def drop_order(item: dict[str, Any]) -> tuple[str, str, str]:
+    """Where a submission stands in its district's order: when its object landed in the bucket
+    (the S3 event's time), then when it was recorded (parts of a split file, in turn)."""
+    created = item["created_at"]
+    return item.get("dropped_at") or created, created, item["submission_id"]
 
 
 def _may_send(submission_id: str, session: CersSession, store, attempt: int) -> bool:
