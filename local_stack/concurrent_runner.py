@@ -37,8 +37,9 @@ import boto3
 
 from local_stack.lambda_runner import LambdaContext, QueueConsumer, poll_once, scheduled_event
 
-# Pause between two receives that found nothing (Lambda's pollers long-poll instead).
-IDLE_PAUSE = 0.05
+# Pause between two receives that found nothing. Lambda's pollers long-poll instead; moto's long
+# poll spins while every visible message of a FIFO queue is in a busy group, so this one pauses.
+IDLE_PAUSE = 0.25
 # How long a stopping environment may take to finish the batch it holds.
 STOP_GRACE = 30.0
 # How long the environments may take to start (imports of boto3, Powertools, pydantic).

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import boto3
+from cers_groups import aws_clients
 
 Handler = Callable[[dict, object], dict]
 
@@ -38,15 +38,16 @@ class QueueConsumer:
     batch_size: int = 10
 
 
-def poll_once(consumer: QueueConsumer) -> int:
-    """Deliver one batch to the handler; the number of messages delivered."""
-    sqs = boto3.client("sqs")
+def poll_once(consumer: QueueConsumer, wait_seconds: int = 0) -> int:
+    """Deliver one batch to the handler; the number of messages delivered. ``wait_seconds``:
+    how long the receive waits for a message (long polling, as Lambda's pollers do)."""
+    sqs = aws_clients.client("sqs")
     received = sqs.receive_message(
         QueueUrl=consumer.queue_url,
         MaxNumberOfMessages=consumer.batch_size,
         AttributeNames=["All"],
         MessageAttributeNames=["All"],
-        WaitTimeSeconds=0,
+        WaitTimeSeconds=wait_seconds,
     ).get("Messages", [])
     if not received:
         return 0
@@ -130,14 +131,14 @@ def _lambda_attribute(value: dict) -> dict:
 
 
 def _queue_arn(queue_url: str) -> str:
-    attributes = boto3.client("sqs").get_queue_attributes(
+    attributes = aws_clients.client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["QueueArn"]
     )
     return attributes["Attributes"]["QueueArn"]
 
 
 def _is_empty(queue_url: str) -> bool:
-    attributes = boto3.client("sqs").get_queue_attributes(
+    attributes = aws_clients.client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]

@@ -162,8 +162,8 @@ def run_load(
 
 
 def _all_final(stack: LocalStack, expected: int) -> bool:
-    submissions = stack.submissions()
-    return len(submissions) == expected and all(item["status"] in FINAL for item in submissions)
+    statuses = stack.statuses()
+    return len(statuses) == expected and all(status in FINAL for status in statuses)
 
 
 def _result(stack: LocalStack, files, started: datetime, drop_seconds: float) -> LoadResult:

@@ -130,9 +130,26 @@ class LocalStack:
         )
 
     def submissions(self) -> list[dict]:
+        """Every submission item, oldest first."""
+        return sorted(self._scan(), key=lambda item: item["created_at"])
+
+    def statuses(self) -> list[str]:
+        """Every submission's status and nothing else: a cheap check of how far things are."""
+        return [
+            item["status"]
+            for item in self._scan(
+                ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}
+            )
+        ]
+
+    def _scan(self, **request) -> list[dict]:
         table = boto3.resource("dynamodb").Table(self.resources.table)
-        items = table.scan()["Items"]
-        return sorted(items, key=lambda item: item["created_at"])
+        answer = table.scan(**request)
+        items = answer["Items"]
+        while "LastEvaluatedKey" in answer:
+            answer = table.scan(ExclusiveStartKey=answer["LastEvaluatedKey"], **request)
+            items += answer["Items"]
+        return items
 
     def alert_emails(self) -> list[dict]:
         """Alerts published to the topic, read from the demo mailbox queue."""

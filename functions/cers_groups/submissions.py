@@ -222,9 +222,11 @@ class SubmissionStore:
             raise
         return True
 
-    def pending(self, status: Status) -> list[dict[str, Any]]:
-        """Every submission waiting in ``status`` (one of ``PENDING``), oldest change first."""
-        return self._query(PENDING_INDEX.name, PENDING_INDEX.partition_key, status.value)
+    def pending(self, status: Status, district: str | None = None) -> list[dict[str, Any]]:
+        """Every submission waiting in ``status`` (one of ``PENDING``), oldest change first;
+        with ``district``, only that district's (filtered by DynamoDB, not here)."""
+        only = None if district is None else Attr("district").eq(district)
+        return self._query(PENDING_INDEX.name, PENDING_INDEX.partition_key, status.value, only=only)
 
     def same_bytes(self, district: str, digest: str) -> list[dict[str, Any]]:
         """Every submission of these exact bytes by this district, oldest first."""
@@ -240,9 +242,13 @@ class SubmissionStore:
             Key(BY_DISTRICT_INDEX.sort_key).gte(since),
         )
 
-    def _query(self, index: str, key: str, value: str, extra=None) -> list[dict[str, Any]]:
+    def _query(
+        self, index: str, key: str, value: str, extra=None, only=None
+    ) -> list[dict[str, Any]]:
         condition = Key(key).eq(value) if extra is None else Key(key).eq(value) & extra
         request = {"IndexName": index, "KeyConditionExpression": condition}
+        if only is not None:
+            request["FilterExpression"] = only
         items: list[dict[str, Any]] = []
         while True:
             response = self._table.query(**request)

@@ -255,7 +255,7 @@ def blockers(
     """
     deadline = _ago(settings.deadline)
     if pending is None:
-        pending = {status: store.pending(status) for status in HOLDING}
+        pending = {status: store.pending(status, district) for status in HOLDING}
     if recent is None:
         recent = store.recent(district, since=deadline)
     recent = [item for item in recent if item["created_at"] >= deadline]
