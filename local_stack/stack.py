@@ -1,5 +1,6 @@
 """The whole product on one machine: moto's server, the CERS stand-in, and the real handlers."""
 
+import importlib
 import json
 import os
 import tempfile
@@ -32,6 +33,11 @@ COGNITO_ENDPOINT_ENV = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 # and the uploader watches an accepted import this long (the stand-in processes in milliseconds).
 LOCAL_RETRY_DELAY = "0.05"
 LOCAL_FOLLOW = "0.25"
+# Objects told about every stack: ``started(stack)`` once it is up, ``stopping(stack)`` just
+# before it stops (moto still answers). The tests' privacy scan registers one here; a child
+# process finds its own through OBSERVER_ENV ("module:factory").
+STACK_OBSERVERS: list = []
+OBSERVER_ENV = "LOCAL_STACK_OBSERVER"
 
 
 @dataclass
@@ -205,13 +211,27 @@ def local_stack(
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         os.environ.setdefault(RETRY_DELAY_ENV, LOCAL_RETRY_DELAY)
         os.environ.setdefault(FOLLOW_ENV, LOCAL_FOLLOW)
+        stack = LocalStack(local, standin, login, tenants, cognito, moto_url, str(tenants_file))
+        observers = _observers()
         try:
-            yield LocalStack(local, standin, login, tenants, cognito, moto_url, str(tenants_file))
+            for observer in observers:
+                observer.started(stack)
+            yield stack
         finally:
+            for observer in observers:
+                observer.stopping(stack)
             standin.stop()
             cognito.stop()
             os.environ.clear()
             os.environ.update(saved)
+
+
+def _observers() -> list:
+    spec = os.environ.get(OBSERVER_ENV)
+    if spec and not STACK_OBSERVERS:
+        module, _, factory = spec.partition(":")
+        STACK_OBSERVERS.append(getattr(importlib.import_module(module), factory)())
+    return list(STACK_OBSERVERS)
 
 
 def _local_tenants(template: Path, cers_endpoint: str, destination: Path) -> Tenants:

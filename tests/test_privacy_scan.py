@@ -1,0 +1,48 @@
+"""No SSID, login, password or token from the session's inputs in anything the product wrote.
+
+Runs last (tests/privacy.py orders it). Alone, it first runs a small workload of its own so it
+never passes having scanned nothing.
+"""
+
+import json
+from pathlib import Path
+
+import boto3
+
+from local_stack.stack import local_stack
+from tests import privacy
+
+SAMPLES = Path(__file__).parents[1] / "local_stack" / "samples"
+VALID = SAMPLES / "valid_roster.csv"
+INVALID = SAMPLES / "invalid_roster.csv"
+WRONG_PASSWORD = "Not-The-Roster-Pass-7!"
+
+
+def _workload() -> None:
+    """The demo's two rosters, then a sign-in with the wrong password."""
+    with local_stack() as stack:
+        stack.drop(VALID)
+        stack.drop(INVALID)
+        stack.run()
+    with local_stack() as stack:
+        secrets = boto3.client("secretsmanager")
+        name = stack.tenants.districts[0].secret_name
+        credential = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+        secrets.put_secret_value(
+            SecretId=name, SecretString=json.dumps({**credential, "password": WRONG_PASSWORD})
+        )
+        stack.drop(VALID)
+        stack.run()
+
+
+def test_privacy_scan(request):
+    scan_plugin = privacy.plugin(request.config)
+    if scan_plugin.others_collected == 0:
+        _workload()
+
+    result = privacy.scan(scan_plugin.recorder.all_records())
+
+    print(f"privacy scan covered: {json.dumps(result.counts, sort_keys=True)}")
+    for channel in ("log", "metric", "sns", "dynamodb", "inputs: SSIDs", "inputs: secrets"):
+        assert result.counts.get(channel, 0) > 0, f"nothing scanned in {channel}"
+    assert not result.findings and not result.errors, privacy.describe(result)
