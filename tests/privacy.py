@@ -314,11 +314,20 @@ def redact(text: str) -> str:
     return AT_TOKEN.sub(lambda m: f"<at#{fingerprint(m.group().lower())}>", text)
 
 
-def excerpt(text: str, start: int, end: int, secrets: Iterable[str] = ()) -> str:
-    window = text[max(0, start - 60) : end + 60]
-    for secret in secrets:
-        window = window.replace(secret, f"<secret#{fingerprint(secret)}>")
-    return redact(window)
+def excerpt(text: str, start: int, end: int, what: str, secrets: Iterable[str] = ()) -> str:
+    """Up to 60 characters each side of the match, every private-looking value in them hidden.
+
+    Each side is redacted whole before it is cut, so no part of a value shows at a cut."""
+
+    def hidden(part: str) -> str:
+        for secret in secrets:
+            part = part.replace(secret, f"<secret#{fingerprint(secret)}>")
+        return redact(part)
+
+    marker = (
+        f"<{what}#{fingerprint(text[start:end].lower() if what == 'login' else text[start:end])}>"
+    )
+    return hidden(text[:start])[-60:] + marker + hidden(text[end:])[:60]
 
 
 class LoginIndex:
@@ -357,7 +366,7 @@ def scan(records: list[Record]) -> Scan:
                     record.channel,
                     what,
                     fingerprint(value),
-                    excerpt(text, start, end, secrets),
+                    excerpt(text, start, end, what, secrets),
                 )
             )
 
@@ -395,9 +404,9 @@ def describe(result: Scan) -> str:
 
 class PrivacyPlugin:
     def __init__(self) -> None:
-        self.session_file = Path(
-            tempfile.mkstemp(prefix="cers-groups-privacy-", suffix=".jsonl")[1]
-        )
+        handle, name = tempfile.mkstemp(prefix="cers-groups-privacy-", suffix=".jsonl")
+        os.close(handle)
+        self.session_file = Path(name)
         self.recorder = Recorder(self.session_file, in_memory=True)
         self.others_collected = 0
 
