@@ -105,26 +105,53 @@ class Recorder:
         return records
 
 
+class CapturingFilter(logging.Filter):
+    """Sees every record a handler emits and records it as that handler formats it.
+
+    A filter on Powertools' own handler, rather than a second handler, so a test may still
+    point that handler's stream elsewhere (tests/e2e/test_observability.py does).
+    """
+
+    def __init__(self, recorder: Recorder, handler: logging.Handler) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            self.recorder.output(f"log:{record.name}", self.handler.format(record))
+        except Exception as error:  # noqa: BLE001 - the scan must see that it missed a line
+            self.recorder.add(Record("error", current_test(), "log", repr(error)))
+        return True
+
+
 class CapturingHandler(logging.Handler):
-    """Every record, as Powertools writes it (its formatter, with appended and extra keys)."""
+    """For loggers without a Powertools handler (the package's stdlib loggers, via the root):
+    their records formatted by Powertools' formatter, as they would be in Lambda."""
 
     def __init__(self, recorder: Recorder) -> None:
         super().__init__(logging.DEBUG)
-        self.recorder = recorder
         self.setFormatter(product_logger.registered_formatter)
+        self.addFilter(CapturingFilter(recorder, self))
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.recorder.output(f"log:{record.name}", self.format(record))
-        except Exception as error:  # noqa: BLE001 - the scan must see that it missed a line
-            self.recorder.add(Record("error", current_test(), "log", repr(error)))
+        pass  # recorded by the filter
+
+
+def capture_logs(recorder: Recorder) -> list[tuple[logging.Handler, logging.Filter]]:
+    """Record what the product's loggers emit; the (handler, filter) pairs, to undo it."""
+    attached = []
+    for handler in product_logger.handlers:
+        capturing = CapturingFilter(recorder, handler)
+        handler.addFilter(capturing)
+        attached.append((handler, capturing))
+    return attached
 
 
 def capture_outputs(recorder: Recorder) -> None:
-    """Attach the log handler and wrap the two metric serializers, for this process's life."""
-    handler = CapturingHandler(recorder)
-    product_logger.addHandler(handler)
-    logging.getLogger().addHandler(handler)  # stdlib loggers of the package (cers.py)
+    """Capture logs and wrap the two metric serializers, for this process's life."""
+    capture_logs(recorder)
+    logging.getLogger().addHandler(CapturingHandler(recorder))  # stdlib loggers (cers.py)
 
     for owner in (AmazonCloudWatchEMFProvider, metrics_base.MetricManager):
         original = owner.serialize_metric_set

@@ -7,9 +7,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from cers_groups.observability import logger
 from local_stack.stack import local_stack
-from tests.privacy import CapturingHandler, Recorder
+from tests.privacy import Recorder, capture_logs
 
 VALID = Path(__file__).parents[2] / "local_stack" / "samples" / "valid_roster.csv"
 WRONG_PASSWORD = "Wrong-Roster-Pass-31!"
@@ -26,10 +25,10 @@ def stack():
 def logged(tmp_path):
     """The product's log lines as Powertools writes them, for this test only."""
     recorder = Recorder(tmp_path / "unused.jsonl", in_memory=True)
-    handler = CapturingHandler(recorder)
-    logger.addHandler(handler)
+    attached = capture_logs(recorder)
     yield lambda: [record.text for record in recorder.records if record.channel.startswith("log")]
-    logger.removeHandler(handler)
+    for handler, capturing in attached:
+        handler.removeFilter(capturing)
 
 
 def _set_secret(stack, text: str) -> None:
