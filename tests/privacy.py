@@ -376,7 +376,8 @@ class LoginIndex:
 
 def scan(records: list[Record]) -> Scan:
     ssids = {v for r in records if r.kind == "ssids" for v in r.values}
-    logins = LoginIndex({v for r in records if r.kind == "logins" for v in r.values})
+    login_values = {v for r in records if r.kind == "logins" for v in r.values}
+    logins = LoginIndex(login_values)
     secrets = sorted({v for r in records if r.kind == "secrets" for v in r.values})
     outputs = [r for r in records if r.kind == "output"]
     findings: set[Finding] = set()
@@ -409,6 +410,7 @@ def scan(records: list[Record]) -> Scan:
             if start >= 0:
                 found("secret", secret, start, start + len(secret))
     counts["inputs: SSIDs"] = len(ssids)
+    counts["inputs: logins"] = len(login_values)
     counts["inputs: secrets"] = len(secrets)
     errors = [r for r in records if r.kind == "error"]
     return Scan(sorted(findings, key=lambda f: (f.test, f.channel)), errors, counts)
@@ -436,6 +438,7 @@ class PrivacyPlugin:
         self.session_file = Path(name)
         self.recorder = Recorder(self.session_file, in_memory=True)
         self.others_collected = 0
+        self.result: Scan | None = None
 
     def pytest_configure(self, config) -> None:
         Recorder.active = self.recorder
@@ -460,6 +463,15 @@ class PrivacyPlugin:
             return (yield)
         finally:
             self.recorder.test = ""
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.result is not None:
+            counts = ", ".join(
+                f"{name} {count}" for name, count in sorted(self.result.counts.items())
+            )
+            terminalreporter.write_line(
+                f"privacy scan: {len(self.result.findings)} findings; scanned {counts}"
+            )
 
 
 def plugin(config) -> PrivacyPlugin:
