@@ -55,6 +55,7 @@ ALLOWED_TABLES = frozenset({resources.TOKENS_TABLE.local_name})
 SSID = re.compile(r"(?<![0-9])[0-9]{10}(?![0-9])")
 AT_TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|]+@[^\s,;\"'<>()\[\]{}|]+")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+TOKEN_ATTRIBUTES = ("id_token", "access_token", "refresh_token")
 MIN_SECRET = 8  # shorter "secrets" (a test's deliberately broken JSON) would match anything
 
 
@@ -226,7 +227,7 @@ class StackObserver:
                 for value in secret_values(manager, entry["ARN"]):
                     self._read_secret(value, secrets, usernames)
         for item in scan_table(resources.TOKENS_TABLE.local_name):
-            secrets.update(JWT.findall(json.dumps(item, default=str)))
+            secrets.update(str(item.get(name) or "") for name in TOKEN_ATTRIBUTES)
         secrets = {value for value in secrets if value and len(value) >= MIN_SECRET}
         self.recorder.add(Record("secrets", current_test(), values=sorted(secrets)))
         logins = {name for name in usernames if "@" in name} - configured_addresses(stack)
@@ -379,6 +380,8 @@ def scan(records: list[Record]) -> Scan:
     login_values = {v for r in records if r.kind == "logins" for v in r.values}
     logins = LoginIndex(login_values)
     secrets = sorted({v for r in records if r.kind == "secrets" for v in r.values})
+    # JWTs are found by their shape (any JWT at all is a finding); the rest by value.
+    by_value = [secret for secret in secrets if not JWT.match(secret)]
     outputs = [r for r in records if r.kind == "output"]
     findings: set[Finding] = set()
     counts: dict[str, int] = {}
@@ -405,7 +408,7 @@ def scan(records: list[Record]) -> Scan:
             found("login", login, start, start + len(login))
         for match in JWT.finditer(text):
             found("JWT", match.group(), match.start(), match.end())
-        for secret in secrets:
+        for secret in by_value:
             start = text.find(secret)
             if start >= 0:
                 found("secret", secret, start, start + len(secret))
