@@ -440,7 +440,6 @@ class PrivacyPlugin:
         os.close(handle)
         self.session_file = Path(name)
         self.recorder = Recorder(self.session_file, in_memory=True)
-        self.others_collected = 0
         self.result: Scan | None = None
 
     def pytest_configure(self, config) -> None:
@@ -455,9 +454,7 @@ class PrivacyPlugin:
 
     def pytest_collection_modifyitems(self, session, config, items) -> None:
         last = [item for item in items if item.name == SCAN_TEST]
-        others = [item for item in items if item.name != SCAN_TEST]
-        self.others_collected = len(others)
-        items[:] = others + last
+        items[:] = [item for item in items if item.name != SCAN_TEST] + last
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
