@@ -42,6 +42,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 
 from cers_groups import resources
 from cers_groups.observability import logger as product_logger
+from cers_groups.resources import INCOMING_PREFIX
 from local_stack import stack as local_stack_module
 
 SESSION_FILE_ENV = "CERS_GROUPS_PRIVACY_FILE"
@@ -52,7 +53,11 @@ SCAN_TEST = "test_privacy_scan"
 # Its items are read for the tokens they hold (to look for them everywhere else), never scanned.
 ALLOWED_TABLES = frozenset({resources.TOKENS_TABLE.local_name})
 
+# In a roster, an SSID is a whole field; in an output, any 10 digits in a row may be one.
+INPUT_SSID = re.compile(r"(?<![0-9A-Za-z])[0-9]{10}(?![0-9A-Za-z])")
 SSID = re.compile(r"(?<![0-9])[0-9]{10}(?![0-9])")
+# A login found inside a longer address (it@... in district-it@...) is another address.
+ADDRESS_CHARACTER = re.compile(r"[A-Za-z0-9._%+-]")
 AT_TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|]+@[^\s,;\"'<>()\[\]{}|]+")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 TOKEN_ATTRIBUTES = ("id_token", "access_token", "refresh_token")
@@ -199,7 +204,11 @@ class StackObserver:
 
     def _read_inputs(self, stack) -> None:
         s3 = boto3.client("s3")
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=stack.resources.bucket)
+        # Only what was dropped: reports and other objects the product derives hold submission
+        # ids, whose hex digits could pass for an SSID.
+        pages = s3.get_paginator("list_object_versions").paginate(
+            Bucket=stack.resources.bucket, Prefix=INCOMING_PREFIX
+        )
         ssids: set[str] = set()
         logins: set[str] = set()
         for page in pages:
@@ -210,7 +219,7 @@ class StackObserver:
                     VersionId=version["VersionId"],
                 )["Body"].read()
                 text = body.decode("utf-8", errors="replace")
-                ssids.update(SSID.findall(text))
+                ssids.update(INPUT_SSID.findall(text))
                 logins.update(login_tokens(text))
         logins.add(stack.district_login["username"].lower())
         logins -= configured_addresses(stack)
@@ -371,6 +380,8 @@ class LoginIndex:
         for at in (m.start() for m in re.finditer("@", lowered)):
             for (offset, length), logins in self._shapes.items():
                 start = at - offset
+                if start > 0 and ADDRESS_CHARACTER.match(lowered[start - 1]):
+                    continue
                 if start >= 0 and lowered[start : start + length] in logins:
                     yield lowered[start : start + length], start
 

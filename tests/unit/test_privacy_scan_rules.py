@@ -2,7 +2,7 @@
 
 import json
 
-from tests.privacy import Record, describe, fingerprint, login_tokens, scan
+from tests.privacy import INPUT_SSID, Record, describe, fingerprint, login_tokens, scan
 
 SSID = "2993088378"
 LOGIN = "mnguyen@sampleusd.example.org"
@@ -57,6 +57,7 @@ def test_scan_ignores_numbers_and_addresses_that_are_not_inputs():
     outputs = [
         _output("dynamodb:cers-groups-submissions", json.dumps({"expires_at": 1796325595})),
         _output("sns", "Reply to district-it@sampleusd.example.org; rows 12345678901"),
+        _output("log:cers-groups", "Reply to district-mnguyen@sampleusd.example.org"),
     ]
 
     assert scan(_inputs() + outputs).findings == []
@@ -69,3 +70,9 @@ def test_scan_reports_an_incomplete_scan():
 
     assert result.errors == [records[-1]]
     assert "scan incomplete in t::x [_read_items]" in describe(result)
+
+
+def test_scan_takes_whole_fields_of_ten_digits_from_a_roster_as_ssids():
+    body = 'G1,"2993088378",\n2993088379,G2\nreports/20261203T193604Z-0284123456d5/x,12345678901\n'
+
+    assert INPUT_SSID.findall(body) == ["2993088378", "2993088379"]
