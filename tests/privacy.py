@@ -71,6 +71,7 @@ class Record:
     channel: str = ""
     text: str = ""
     values: list[str] = field(default_factory=list)
+    child: bool = False  # recorded in a child process
 
 
 def current_test() -> str:
@@ -104,10 +105,11 @@ class Recorder:
         self.add(Record("output", current_test(), channel, text))
 
     def all_records(self) -> list[Record]:
+        """This process's records and those child processes appended to the session file."""
         records = list(self.records)
         if self.session_file.exists():
             for line in self.session_file.read_text(encoding="utf-8").splitlines():
-                records.append(Record(**json.loads(line)))
+                records.append(Record(**json.loads(line), child=True))
         return records
 
 
@@ -423,6 +425,7 @@ def scan(records: list[Record]) -> Scan:
             start = text.find(secret)
             if start >= 0:
                 found("secret", secret, start, start + len(secret))
+    counts["from child processes"] = sum(1 for record in outputs if record.child)
     counts["inputs: SSIDs"] = len(ssids)
     counts["inputs: logins"] = len(login_values)
     counts["inputs: secrets"] = len(secrets)
