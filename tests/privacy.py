@@ -109,7 +109,7 @@ class Recorder:
         records = list(self.records)
         if self.session_file.exists():
             for line in self.session_file.read_text(encoding="utf-8").splitlines():
-                records.append(Record(**json.loads(line), child=True))
+                records.append(Record(**{**json.loads(line), "child": True}))
         return records
 
 
