@@ -56,6 +56,8 @@ $(BENCH_STAMP): bench/requirements.txt
 
 bench: $(STAMP) $(BENCH_STAMP)
 	cd bench && ../$(BIN)/python run.py --other-python ../$(BENCH_VENV)/bin/python
+	$(BIN)/python bench/end_to_end.py
+	PYTHONPATH=. $(BIN)/python bench/load.py
 
 clean:
 	rm -rf cdk.out .pytest_cache

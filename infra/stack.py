@@ -63,7 +63,8 @@ LAMBDA_TASK_ROOT = "/var/task"
 
 VALIDATOR_ID = "ValidatorFunction"
 VALIDATOR_HANDLER = "cers_groups.handlers.validator.lambda_handler"
-# Room in /tmp for a 500 MB roster's normalized copy, spill file and parts.
+# Room in /tmp for the largest roster read (rules.max_file_bytes, 1 GB by default): its
+# normalized copy, spill file and parts.
 VALIDATOR_TMP = Size.gibibytes(4)
 
 UPLOADER_ID = "UploaderFunction"

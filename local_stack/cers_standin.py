@@ -17,7 +17,8 @@ processing end in BAD_DATA instead). Everything is kept in memory.
 
 Faults can be switched on for the next requests with ``inject(Fault(...), times=n)``: an HTTP
 error status, a slow or hanging answer, a dropped connection, a 401 for an expired token, or a
-202 whose import has an unexpected status. ``requests`` lists every request served.
+202 whose import has an unexpected status. ``requests`` lists every request served, and
+``uploads_at_once`` the most uploads each user had in progress at once.
 """
 
 import contextlib
@@ -28,6 +29,7 @@ import json
 import re
 import socket
 import threading
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -422,7 +424,7 @@ class ReceivedPost:
     import_id: int | None = None
 
 
-FaultKind = Literal["error", "slow", "hang", "reset", "expired-token", "status"]
+FaultKind = Literal["error", "slow", "hang", "reset", "expired-token", "status", "held"]
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,7 @@ class Fault:
       connection without an answer.
     - ``expired-token``: answer 401 ``invalid_token`` "Access token expired".
     - ``status``: create the import, then answer 202 with its status set to ``answer``.
+    - ``held``: hold a POST unserved (no import yet) until ``release`` is set, then serve it.
 
     ``method`` picks the requests: ``POST`` (uploads) or ``GET`` (queries and the user probe).
     """
@@ -449,6 +452,7 @@ class Fault:
     recorded: bool = True
     answer: str = "UNAUTHORIZED"
     retry_after: float | None = None
+    release: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -535,6 +539,8 @@ class CersStandIn:
         self._by_digest: dict[str, int] = {}
         self._received: list[ReceivedPost] = []
         self._timers: list[threading.Timer] = []
+        self._posting: Counter[str] = Counter()  # POSTs being received, per user
+        self._most_at_once: dict[str, int] = {}
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -594,6 +600,13 @@ class CersStandIn:
         """Every request served so far, oldest first (a copy)."""
         with self._lock:
             return list(self._served)
+
+    @property
+    def uploads_at_once(self) -> dict[str, int]:
+        """Per user, the most uploads it had in progress at once: POSTs being received plus its
+        imports still ACCEPTED (being processed), as counted when each POST began."""
+        with self._lock:
+            return dict(self._most_at_once)
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` requests of its method."""
@@ -710,7 +723,18 @@ class CersStandIn:
     # -- POST /groups/imports -------------------------------------------------------------------
 
     def _post(self, request: Request, fault: Fault | None) -> Response:
+        uploaders: list[str] = []
+        try:
+            return self._receive(request, fault, uploaders)
+        finally:
+            for user in uploaders:
+                self._upload_ends(user)
+
+    def _receive(self, request: Request, fault: Fault | None, uploaders: list[str]) -> Response:
         user = upload = None
+        if fault is not None and fault.kind == "held":
+            while not (fault.release.wait(0.05) or self._stopping.is_set()):
+                pass
         if fault is not None and fault.kind == "hang":
             request.stream.exhaust()
             self._remember(request, 0, None)
@@ -719,6 +743,8 @@ class CersStandIn:
         try:
             self._fault_before(request, fault)
             user = self._writer(request)
+            self._upload_begins(user)
+            uploaders.append(user)
             upload = _upload_from(request)
             if fault is not None and fault.kind == "reset" and not fault.recorded:
                 _drop(request)
@@ -745,6 +771,22 @@ class CersStandIn:
         if record.status == ACCEPTED and self.processing_delay is not None:
             self._schedule(record.id)
         return _json_response(record.to_json(self.base_url), status=202)
+
+    def _upload_begins(self, user: str) -> None:
+        """Count the user's uploads in progress: POSTs being received and imports ACCEPTED."""
+        with self._lock:
+            self._posting[user] += 1
+            accepted = sum(
+                1
+                for record in self._imports.values()
+                if record.creator == user and record.status == ACCEPTED
+            )
+            at_once = self._posting[user] + accepted
+            self._most_at_once[user] = max(self._most_at_once.get(user, 0), at_once)
+
+    def _upload_ends(self, user: str) -> None:
+        with self._lock:
+            self._posting[user] -= 1
 
     def _record(
         self, upload: _Upload, user: str, validation: Validation, fault: Fault | None = None

@@ -58,6 +58,18 @@ def create_district_login(
     }
 
 
+def add_login(login: dict, username: str) -> dict:
+    """Another user in ``login``'s user pool, with the same password and app client; its login."""
+    cognito = boto3.client("cognito-idp")
+    cognito.admin_create_user(
+        UserPoolId=login["pool_id"], Username=username, MessageAction="SUPPRESS"
+    )
+    cognito.admin_set_user_password(
+        UserPoolId=login["pool_id"], Username=username, Password=login["password"], Permanent=True
+    )
+    return {**login, "username": username}
+
+
 def credential_secret(login: dict, token_use: str = "id") -> dict:  # noqa: S107 - a token kind
     """The JSON a district stores in its CERS credential secret, for this login."""
     secret = {

@@ -14,6 +14,7 @@ HTTP::
 import json
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +43,7 @@ class CognitoCall:
     operation: str  # InitiateAuth, CreateUserPool, ...
     auth_flow: str | None  # for InitiateAuth
     fault: str | None  # the fault it got, if any
+    username: str | None = None  # AuthParameters.USERNAME (a refresh need not carry it)
 
 
 class CognitoProxy:
@@ -99,14 +101,18 @@ class CognitoProxy:
             if call.operation == "InitiateAuth" and auth_flow in (None, call.auth_flow)
         )
 
+    def initiate_auth_by_username(self) -> Counter:
+        """InitiateAuth calls per signed-in username (None: a call that named no user)."""
+        return Counter(call.username for call in self.calls if call.operation == "InitiateAuth")
+
     def _wsgi(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         body = request.get_data()
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
-        flow = _auth_flow(body) if operation == "InitiateAuth" else None
+        flow, username = _auth_flow(body) if operation == "InitiateAuth" else (None, None)
         fault = self._next_fault(flow) if operation == "InitiateAuth" else None
         with self._lock:
-            self._calls.append(CognitoCall(operation, flow, fault))
+            self._calls.append(CognitoCall(operation, flow, fault, username))
 
         if fault == "reset":
             connection = environ.get("werkzeug.socket")
@@ -141,11 +147,13 @@ class CognitoProxy:
         return response
 
 
-def _auth_flow(body: bytes) -> str | None:
+def _auth_flow(body: bytes) -> tuple[str | None, str | None]:
+    """The InitiateAuth request's flow and the username it names, where it names one."""
     try:
-        return json.loads(body).get("AuthFlow")
+        request = json.loads(body)
+        return request.get("AuthFlow"), (request.get("AuthParameters") or {}).get("USERNAME")
     except (ValueError, AttributeError):
-        return None
+        return None, None
 
 
 def _error(fault: str) -> Response:

@@ -5,10 +5,12 @@ the handler, and deleted unless the handler reported them in ``batchItemFailures
 become visible again after the queue's visibility timeout, as in AWS.
 """
 
+import os
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import boto3
 
@@ -78,6 +80,21 @@ def run_until_idle(consumers: list[QueueConsumer], timeout: float = 90.0) -> Non
         if delivered == 0:
             time.sleep(0.2)
     raise TimeoutError(f"queues still busy after {timeout:.0f} s")
+
+
+def scheduled_event() -> dict:
+    """The event an EventBridge schedule sends to the poller."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": os.environ.get("AWS_REGION", "us-west-2"),
+        "resources": ["arn:aws:events:us-west-2:123456789012:rule/cers-groups-poller"],
+        "detail": {},
+    }
 
 
 def sqs_event(messages: list[dict], queue_arn: str, region: str) -> dict:

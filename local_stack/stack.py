@@ -1,14 +1,11 @@
 """The whole product on one machine: moto's server, the CERS stand-in, and the real handlers."""
 
-import importlib
 import json
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,10 +17,16 @@ from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
 from cers_groups.settings import FOLLOW_ENV, RETRY_DELAY_ENV
 from cers_groups.tenants import Tenants, load_tenants
 from local_stack.cers_standin import CersStandIn
-from local_stack.cognito import create_district_login
+from local_stack.cognito import add_login, create_district_login
 from local_stack.cognito_proxy import CognitoProxy
-from local_stack.lambda_runner import LambdaContext, QueueConsumer, run_until_idle
+from local_stack.lambda_runner import (
+    LambdaContext,
+    QueueConsumer,
+    run_until_idle,
+    scheduled_event,
+)
 from local_stack.moto_server import moto_server
+from local_stack.observers import stack_observers
 from local_stack.resources import LocalResources, create_resources
 
 TENANTS_TEMPLATE = Path(__file__).parent / "tenants.json"
@@ -33,11 +36,6 @@ COGNITO_ENDPOINT_ENV = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 # and the uploader watches an accepted import this long (the stand-in processes in milliseconds).
 LOCAL_RETRY_DELAY = "0.05"
 LOCAL_FOLLOW = "0.25"
-# Objects told about every stack: ``started(stack)`` once it is up, ``stopping(stack)`` just
-# before it stops (moto still answers). The tests' privacy scan registers one here; a child
-# process finds its own through OBSERVER_ENV ("module:factory").
-STACK_OBSERVERS: list = []
-OBSERVER_ENV = "LOCAL_STACK_OBSERVER"
 
 
 @dataclass
@@ -81,18 +79,9 @@ class LocalStack:
 
     def poll(self) -> dict:
         """One run of the poller Lambda, with the event EventBridge's schedule sends."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": os.environ.get("AWS_REGION", "us-west-2"),
-            "resources": ["arn:aws:events:us-west-2:123456789012:rule/cers-groups-poller"],
-            "detail": {},
-        }
-        result = poller.lambda_handler(event, LambdaContext(function_name="cers-groups-poller"))
+        result = poller.lambda_handler(
+            scheduled_event(), LambdaContext(function_name="cers-groups-poller")
+        )
         self.poll_released = result["released"]
         return result
 
@@ -180,11 +169,14 @@ def local_stack(
     moto_port: int = 0,
     cers_port: int = 0,
     processing_delay: float | None = None,
+    login_per_district: bool = False,
 ) -> Iterator[LocalStack]:
     """Start everything on 127.0.0.1 and point the handlers' environment at it.
 
     Ports 0 pick free ones. ``processing_delay``: seconds after which the CERS stand-in
     processes an accepted import by itself (None: only when a test calls ``process``).
+    ``login_per_district``: each district signs in as a user of its own, ``district_user(id)``
+    (else all share the first district's login), so Cognito and CERS can tell them apart.
     """
     with (
         moto_server(moto_port) as moto_url,
@@ -205,14 +197,23 @@ def local_stack(
         standin.start()
         tenants_file = Path(workdir) / "tenants.json"
         tenants = _local_tenants(tenants_template, standin.endpoint, tenants_file)
-        credential = {key: login[key] for key in ("username", "password", "client_id", "region")}
-        local = create_resources(tenants, {d.id: credential for d in tenants.districts})
+        logins = {
+            district.id: add_login(login, district_user(district.id))
+            if login_per_district
+            else login
+            for district in tenants.districts
+        }
+        credentials = {
+            district_id: {key: each[key] for key in ("username", "password", "client_id", "region")}
+            for district_id, each in logins.items()
+        }
+        local = create_resources(tenants, credentials)
         os.environ.update(local.environment(str(tenants_file)))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         os.environ.setdefault(RETRY_DELAY_ENV, LOCAL_RETRY_DELAY)
         os.environ.setdefault(FOLLOW_ENV, LOCAL_FOLLOW)
         stack = LocalStack(local, standin, login, tenants, cognito, moto_url, str(tenants_file))
-        observers = _observers()
+        observers = stack_observers()
         try:
             for observer in observers:
                 observer.started(stack)
@@ -226,12 +227,9 @@ def local_stack(
             os.environ.update(saved)
 
 
-def _observers() -> list:
-    spec = os.environ.get(OBSERVER_ENV)
-    if spec and not STACK_OBSERVERS:
-        module, _, factory = spec.partition(":")
-        STACK_OBSERVERS.append(getattr(importlib.import_module(module), factory)())
-    return list(STACK_OBSERVERS)
+def district_user(district_id: str) -> str:
+    """The CERS username of a district that signs in as a user of its own."""
+    return f"it@{district_id}.example.org"
 
 
 def _local_tenants(template: Path, cers_endpoint: str, destination: Path) -> Tenants:

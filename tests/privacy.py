@@ -15,10 +15,11 @@ A pytest plugin (registered in tests/conftest.py). For the whole session it reco
 secret found in an output, and on any JWT ("eyJ...") anywhere in them, naming the test, the
 channel and a redacted excerpt; never the value itself.
 
-Child processes: an in-process handler cannot see a child's logs. Each local stack a child
-starts registers a ``child_observer`` (through ``local_stack.stack.OBSERVER_ENV``, which this
-plugin sets) that appends what it records to the session file named by ``SESSION_FILE_ENV``.
-A child that never starts a local stack is not scanned.
+Child processes: an in-process handler cannot see a child's logs. A child that starts a local
+stack, and every child that runs handlers (local_stack.lambda_process, lambda_container,
+concurrent_runner), makes a ``child_observer`` (through ``local_stack.observers.OBSERVER_ENV``,
+which this plugin sets) that appends what it records to the session file named by
+``SESSION_FILE_ENV``.
 """
 
 import hashlib
@@ -43,7 +44,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 from cers_groups import resources
 from cers_groups.observability import logger as product_logger
 from cers_groups.resources import INCOMING_PREFIX
-from local_stack import stack as local_stack_module
+from local_stack import observers as local_stack_observers
 
 SESSION_FILE_ENV = "CERS_GROUPS_PRIVACY_FILE"
 SCAN_TEST = "test_privacy_scan"
@@ -176,7 +177,7 @@ def capture_outputs(recorder: Recorder) -> None:
 
 
 class StackObserver:
-    """Registered in ``local_stack.stack.STACK_OBSERVERS``: sees every stack start and stop."""
+    """Registered in ``local_stack.observers.STACK_OBSERVERS``: sees every stack start and stop."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -316,7 +317,7 @@ def configured_addresses(stack) -> set[str]:
 
 
 def child_observer() -> StackObserver:
-    """The observer a child process's local stack loads through OBSERVER_ENV."""
+    """The observer a child process makes through OBSERVER_ENV (local_stack.observers)."""
     recorder = Recorder(Path(os.environ[SESSION_FILE_ENV]), in_memory=False)
     Recorder.active = recorder
     capture_outputs(recorder)
@@ -459,9 +460,9 @@ class PrivacyPlugin:
     def pytest_configure(self, config) -> None:
         Recorder.active = self.recorder
         capture_outputs(self.recorder)
-        local_stack_module.STACK_OBSERVERS.append(StackObserver(self.recorder))
+        local_stack_observers.STACK_OBSERVERS.append(StackObserver(self.recorder))
         os.environ[SESSION_FILE_ENV] = str(self.session_file)
-        os.environ[local_stack_module.OBSERVER_ENV] = f"{__name__}:child_observer"
+        os.environ[local_stack_observers.OBSERVER_ENV] = f"{__name__}:child_observer"
 
     def pytest_unconfigure(self, config) -> None:
         self.session_file.unlink(missing_ok=True)

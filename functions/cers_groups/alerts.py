@@ -8,8 +8,7 @@ written without values, and the text CERS sends back has the values it quotes bl
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
+from cers_groups import aws_clients
 from cers_groups.events import file_name
 from cers_groups.redaction import redact_cers_message
 from cers_groups.resources import ALERT_DISTRICT_ATTRIBUTE
@@ -110,7 +109,7 @@ def compose_alert(submission: dict[str, Any], bucket: str, report_page: str | No
 
 def publish_alert(topic_arn: str, alert: Alert, audience: str) -> str:
     """Publish to the alert topic; ``audience`` (a district id) picks the e-mail subscribers."""
-    response = boto3.client("sns").publish(
+    response = aws_clients.client("sns").publish(
         TopicArn=topic_arn,
         Subject=alert.subject,
         Message=alert.body,

@@ -7,6 +7,8 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
+from cers_groups.observability import logger
+
 
 @dataclass(frozen=True)
 class DroppedObject:
@@ -14,7 +16,7 @@ class DroppedObject:
 
     bucket: str
     key: str
-    size: int
+    size: int | None  # None only when the event did not say
     version_id: str | None
     sequencer: str
     etag: str
@@ -48,6 +50,9 @@ def dropped_objects(notification_body: str) -> list[DroppedObject]:
     if notification.get("Event") == "s3:TestEvent" or "Records" not in notification:
         return []
     objects = [_dropped_object(record) for record in S3Event(notification).records]
+    for item in objects:
+        if not item.key or item.key.endswith("/"):
+            logger.info("Folder marker skipped", key=item.key, size=item.size)
     return [item for item in objects if item.key and not item.key.endswith("/")]
 
 
@@ -56,7 +61,7 @@ def _dropped_object(record) -> DroppedObject:
     return DroppedObject(
         bucket=record.s3.bucket.name,
         key=unquote_plus(s3_object.key),
-        size=s3_object.size,
+        size=s3_object.get("size"),
         version_id=s3_object.version_id,
         sequencer=s3_object.get("sequencer", ""),
         etag=s3_object.etag,

@@ -7,6 +7,8 @@
   once CERS shows their import.
 - Past the deadline, an ACCEPTED submission becomes STUCK (one alert; it is still followed and
   no longer holds the district's next upload), and an UNCONFIRMED one OUTCOME_UNKNOWN.
+- An UPLOADING submission no uploader run can still hold (older than the uploader's 15-minute
+  limit) is UNCONFIRMED: its run ended without recording an answer, perhaps after the POST.
 - A district with nothing ACCEPTED or unconfirmed gets its oldest WAITING submission released
   to the upload queue.
 - ``SubmissionsStuck`` (namespace CersGroups, dimension ``district``) is emitted for every
@@ -15,6 +17,7 @@
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +35,14 @@ from cers_groups.outcomes import alert_if_needed, fail
 from cers_groups.session import CersSession
 from cers_groups.settings import Settings
 from cers_groups.submissions import Status, SubmissionStore, now
-from cers_groups.uploads import blockers, find_import, record_answer, session_for
+from cers_groups.uploads import (
+    HOLDING,
+    blockers,
+    drop_order,
+    find_import,
+    record_answer,
+    session_for,
+)
 
 METRICS_NAMESPACE = "CersGroups"
 STUCK_METRIC = "SubmissionsStuck"
@@ -40,6 +50,9 @@ DISTRICT_DIMENSION = "district"
 FOLLOWED = (Status.ACCEPTED, Status.STUCK, Status.UNCONFIRMED)
 # A released submission still VALIDATED this long later lost its queue message: send another.
 REQUEUE_AFTER = timedelta(minutes=15)
+# No uploader run lasts longer than Lambda's 15 minutes: an UPLOADING submission this old was
+# left by a run that ended without recording an answer.
+ABANDONED_AFTER = timedelta(minutes=20)
 # A STUCK submission's alert claim is dropped when CERS rejects it after all, so that the
 # rejection alerts too.
 _ALERT_FIELDS = ("alerted_at", "alert_claimed_at")
@@ -80,7 +93,14 @@ def follow_up(settings: Settings) -> FollowUpRun:
             if _follow(item, session, store, settings):
                 run.changed += 1
             alert_if_needed(store, item["submission_id"], settings)
-        run.released += _release(district_id, store, settings)
+
+    # Read once for all districts, after following: asking per district read every district's
+    # pending submissions once per district, which grew with districts times files.
+    pending = {status: store.pending(status) for status in HOLDING}
+    for district_id in sorted(districts):
+        recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
+        run.changed += _unconfirm_abandoned(_on_the_way(recent), store)
+        run.released += _release(district_id, recent, pending, store, settings)
 
     run.stuck = _count_stuck(store, districts)
     for district_id, count in run.stuck.items():
@@ -165,16 +185,35 @@ def _past_deadline(item: dict, status: Status, store, settings: Settings) -> boo
     return False
 
 
-def _release(district_id: str, store: SubmissionStore, settings: Settings) -> int:
-    """Send the district's oldest WAITING submission on, when nothing holds it any more."""
-    waiting = [item for item in store.pending(Status.WAITING) if item["district"] == district_id]
-    recent = store.recent(district_id, since=_iso(datetime.now(UTC) - _window(settings)))
-    on_the_way = [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
+def _on_the_way(recent: list[dict]) -> list[dict]:
+    """The submissions between validation and CERS's answer, among a district's recent ones."""
+    return [item for item in recent if item["status"] in (Status.VALIDATED, Status.UPLOADING)]
+
+
+def _release(
+    district_id: str,
+    recent: list[dict],
+    pending: Mapping[Status, list[dict]],
+    store: SubmissionStore,
+    settings: Settings,
+) -> int:
+    """Send on the district's WAITING submission dropped first, when nothing holds it any more
+    (nothing being sent or processed at CERS, no file dropped before it still unsent).
+
+    ``pending`` holds this run's WAITING, ACCEPTED and UNCONFIRMED submissions and ``recent``
+    the district's latest. Read a moment ago, they may miss a change an uploader made since;
+    the uploader checks again before sending a released file, and a file that must still wait
+    goes back to WAITING.
+    """
+    waiting = [item for item in pending[Status.WAITING] if item["district"] == district_id]
+    on_the_way = _on_the_way(recent)
     _requeue_lost(on_the_way, store, settings)
-    if not waiting or on_the_way or blockers(store, district_id, settings):
+    if not waiting or on_the_way:
+        return 0
+    first = min(waiting, key=drop_order)
+    if blockers(store, district_id, settings, before=first, pending=pending, recent=recent):
         return 0
 
-    first = min(waiting, key=lambda item: item["created_at"])
     if not store.advance(
         first["submission_id"], Status.WAITING, Status.VALIDATED, released_at=now()
     ):
@@ -196,6 +235,29 @@ def _requeue_lost(on_the_way: list[dict], store, settings: Settings) -> None:
             if released:
                 _queue(item, settings)
                 logger.warning("Released upload sent to the queue again")
+
+
+def _unconfirm_abandoned(on_the_way: list[dict], store: SubmissionStore) -> int:
+    """An upload whose run ended without a record (killed, or its claim's answer lost): it is
+    looked up by batch from now on, like any upload whose answer was lost, and never re-sent.
+    The number of submissions changed."""
+    cutoff = _iso(datetime.now(UTC) - ABANDONED_AFTER)
+    changed = 0
+    for item in on_the_way:
+        if item["status"] != Status.UPLOADING or item["updated_at"] >= cutoff:
+            continue
+        if store.advance(
+            item["submission_id"],
+            Status.UPLOADING,
+            Status.UNCONFIRMED,
+            note="The upload's run ended without recording an answer; the poller looks the import "
+            "up by batch.",
+        ):
+            logger.warning(
+                "Abandoned upload is now unconfirmed", submission_id=item["submission_id"]
+            )
+            changed += 1
+    return changed
 
 
 def _queue(item: dict, settings: Settings) -> None:

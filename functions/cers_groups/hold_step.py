@@ -21,7 +21,14 @@ from cers_groups.alerts import publish_alert
 from cers_groups.observability import logger, metrics
 from cers_groups.queries import SubmissionQueries
 from cers_groups.resources import REPORTS_PREFIX
-from cers_groups.safety_hold import GroupCounts, compare, compose_hold_alert, count_groups
+from cers_groups.safety_hold import (
+    GroupCounts,
+    HoldCheck,
+    compare,
+    compose_hold_alert,
+    count_groups,
+    read_group_students,
+)
 from cers_groups.settings import Settings
 from cers_groups.submissions import HOLD_ALERT, Status, SubmissionStore
 from cers_groups.tenants import District
@@ -60,22 +67,21 @@ def _first_validation(submission: dict[str, Any]) -> bool:
 def _check(submission: dict, district: District, store: SubmissionStore, settings: Settings):
     submission_id = submission["submission_id"]
     counts = _count(submission)
-    storage.put_report(
+    storage.put_report_stream(
         settings.bucket,
         report_key(submission_id, GROUPS_REPORT),
-        {"submission_id": submission_id, "file": submission["key"], **counts.to_document()},
+        counts.json_lines(submission_id=submission_id, file=submission["key"]),
     )
     if not district.hold.enabled:
         return
 
     queries = SubmissionQueries(settings.submissions_table)
     baseline = queries.latest(district.id, Status.PROCESSED)
-    previous = _baseline_counts(baseline, settings) if baseline else None
-    if previous is None:
+    check = _compare_with_baseline(baseline, counts, district, settings) if baseline else None
+    if check is None:
         logger.info("No processed upload to compare with; no safety hold check")
         return
 
-    check = compare(previous, counts, district.hold)
     summary = check.summary()
     logger.info(
         "Safety hold checked",
@@ -117,18 +123,29 @@ def _count(submission: dict[str, Any]) -> GroupCounts:
         return count_groups(roster.body)
 
 
-def _baseline_counts(baseline: dict[str, Any], settings: Settings) -> GroupCounts | None:
-    """The counts kept for the baseline; recounted from its file if they were never kept."""
-    kept = storage.get_report(settings.bucket, report_key(baseline["submission_id"], GROUPS_REPORT))
-    if kept is not None:
-        return GroupCounts.from_document(kept)
+def _compare_with_baseline(
+    baseline: dict[str, Any], counts: GroupCounts, district: District, settings: Settings
+) -> HoldCheck | None:
+    """The check against the counts kept for the baseline, streamed from the bucket; against
+    its file recounted if they were never kept; None when neither is there."""
+    key = report_key(baseline["submission_id"], GROUPS_REPORT)
     try:
-        return _count(baseline)
+        kept = storage.open_roster(settings.bucket, key, None)  # any object, as a stream
+    except Exception as error:
+        if not storage.is_missing_object(error):
+            raise
+    else:
+        with kept.body:
+            return compare(read_group_students(kept.body), counts, district.hold)
+
+    try:
+        previous = _count(baseline)
     except Exception as error:
         if not storage.is_missing_object(error):
             raise
         logger.warning("The baseline's file is gone", baseline=baseline["submission_id"])
         return None
+    return compare(previous, counts, district.hold)
 
 
 def _alert_once(store: SubmissionStore, submission_id: str, settings: Settings) -> None:

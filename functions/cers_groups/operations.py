@@ -10,7 +10,6 @@ queued by the next ``release``).
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,8 @@ from cers_groups.errors import CersGroupsError
 from cers_groups.queries import SubmissionQueries
 from cers_groups.submissions import Status, SubmissionStore
 
-
-class _Awaited(StrEnum):
-    DUPLICATE = "DUPLICATE"
-
-
 # CERS already had these bytes, so the uploader did not send them again.
-# TODO(#4): use Status.DUPLICATE once the uploads work that records it is merged; the table
-# holds the same string either way.
-DUPLICATE = getattr(Status, "DUPLICATE", _Awaited.DUPLICATE)
+DUPLICATE = Status.DUPLICATE
 
 # Statuses of a file that CERS received (or may have): a held file released after one of these
 # would undo it.

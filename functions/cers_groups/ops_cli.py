@@ -74,6 +74,7 @@ NEXT_STEP = {
         " to send the file or `cers-groups reject {id}` to close it"
     ),
     DUPLICATE: "`cers-groups resend {id}` sends the same bytes to CERS again",
+    Status.SUPERSEDED: "nothing: a newer version of the same file went to CERS instead",
     Status.ACCEPTED: "nothing: CERS is processing the file",
 }
 

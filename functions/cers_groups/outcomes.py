@@ -7,6 +7,7 @@ the same way and every failure alerts exactly once.
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
 
 from cers_groups import reports
 from cers_groups.alerts import compose_alert, publish_alert
@@ -40,7 +41,14 @@ def alert_if_needed(store: SubmissionStore, submission_id: str, settings: Settin
         return
     alert = compose_alert(submission, settings.bucket, report_page)
     publish_alert(settings.alert_topic_arn, alert, audience=submission["district"])
-    store.mark_alerted(submission_id)
+    try:
+        store.mark_alerted(submission_id)
+    except ClientError:
+        # The e-mail is out. Failing the run would bring the message back after its visibility
+        # timeout, when this claim has gone stale, and the alert would go out a second time.
+        logger.exception("Alert sent but not recorded as sent", status=submission["status"])
+        metrics.add_metric(name="AlertsNotRecorded", unit=MetricUnit.Count, value=1)
+        return
     logger.info("Alert sent", status=submission["status"])
 
 

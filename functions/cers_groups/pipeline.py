@@ -35,12 +35,7 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
     logger.set_correlation_id(submission_id)
     logger.append_keys(submission_id=submission_id, district=district.id if district else None)
 
-    fields = _submission_fields(dropped, district)
-    ttl_days = settings.tenants.deployment.submission_ttl_days
-    if store.create(submission_id, ttl_days=ttl_days, **fields):
-        logger.info("Roster received", key=dropped.key, size=dropped.size)
-        metrics.add_metric(name=FILES_RECEIVED, unit=MetricUnit.Count, value=1)
-        count_for_district(FILES_RECEIVED, fields["district"])
+    record_dropped(dropped, settings, store)
 
     submission = store.get(submission_id) or {}
     if submission.get("status") == Status.RECEIVED and district is None:
@@ -57,6 +52,28 @@ def validate_dropped_object(dropped: DroppedObject, settings: Settings) -> Statu
 
     _alert_if_needed(store, submission_id, settings)
     return Status(submission["status"])
+
+
+def record_dropped(dropped: DroppedObject, settings: Settings, store=None) -> None:
+    """Record a dropped object as RECEIVED, once, before anything else happens to it.
+
+    The validator records every object of its batch first: a district's file then holds back
+    the district's later files (see ``uploads.blockers``) while it waits its turn in the batch.
+    """
+    store = store or SubmissionStore(settings.submissions_table)
+    district = settings.tenants.district_for_key(dropped.key)
+    fields = _submission_fields(dropped, district)
+    ttl_days = settings.tenants.deployment.submission_ttl_days
+    if store.create(dropped.submission_id, ttl_days=ttl_days, **fields):
+        logger.set_correlation_id(dropped.submission_id)
+        logger.info(
+            "Roster received",
+            key=dropped.key,
+            size=dropped.size,
+            submission_id=dropped.submission_id,
+        )
+        metrics.add_metric(name=FILES_RECEIVED, unit=MetricUnit.Count, value=1)
+        count_for_district(FILES_RECEIVED, fields["district"])
 
 
 def give_up_validation(dropped: DroppedObject, settings: Settings, error: Exception) -> None:
@@ -98,6 +115,8 @@ def _submission_fields(dropped: DroppedObject, district: District | None) -> dic
     }
     if dropped.version_id:
         fields["version_id"] = dropped.version_id
+    if dropped.sequencer:
+        fields["sequencer"] = dropped.sequencer  # orders the versions of one key
     return fields
 
 

@@ -13,6 +13,9 @@ The steps, for one dropped object:
    sent as a submission of its own, in order. A school too big for a part is an error.
 4. The whole report goes to ``reports/<submission id>/validation.json``.
 
+A file over the district's ``rules.max_file_bytes`` is refused from the size S3 reported, before
+any of these steps: it is never read.
+
 Files are worked on in a temporary directory (Lambda's /tmp), never in memory.
 """
 
@@ -25,9 +28,9 @@ from typing import Any, BinaryIO
 from cers_groups import storage
 from cers_groups.events import DroppedObject, file_name
 from cers_groups.normalize import NormalizeResult, normalize_roster
-from cers_groups.reports import report_keys
+from cers_groups.reports import LISTED_PER_RULE, report_keys
 from cers_groups.resources import NORMALIZED_PREFIX, PARTS_PREFIX
-from cers_groups.roster import RosterReport, validate_roster
+from cers_groups.roster import RosterReport, refuse_oversized, validate_roster
 from cers_groups.roster_parts import SplitResult, split_roster
 from cers_groups.roster_report import (
     iter_report_json,
@@ -38,6 +41,8 @@ from cers_groups.roster_report import (
 from cers_groups.roster_rules import SIZE_RULES, Severity
 from cers_groups.submissions import PROBLEMS_KEPT, digest_key
 from cers_groups.tenants import District
+
+S3_KEY_BYTES = 1024  # S3's longest key, in bytes of UTF-8
 
 
 @dataclass
@@ -73,12 +78,11 @@ class _Preparation:
         self.original_version: str | None = dropped.version_id
 
     def run(self) -> Prepared:
-        if self.rules.normalize:
-            self._normalize()
-
-        with self._open_validated() as body:
-            report = validate_roster(body, self.rules, name=file_name(self.dropped.key))
-        split = self._split_if_only_too_big(report)
+        report = refuse_oversized(self._dropped_size(), self.rules)
+        split = None
+        if report is None:
+            report = self._validate()
+            split = self._split_if_only_too_big(report)
 
         keys = report_keys(self.submission_id)
         report_key = keys.json
@@ -93,6 +97,19 @@ class _Preparation:
         return prepared
 
     # --- steps ------------------------------------------------------------------------------
+
+    def _dropped_size(self) -> int:
+        """From the S3 event; a HeadObject only for an event that did not say."""
+        if self.dropped.size is not None:
+            return self.dropped.size
+        return storage.object_size(self.dropped.bucket, self.dropped.key, self.dropped.version_id)
+
+    def _validate(self) -> RosterReport:
+        if self.rules.normalize:
+            self._normalize()
+
+        with self._open_validated() as body:
+            return validate_roster(body, self.rules, name=file_name(self.dropped.key))
 
     def _open_original(self) -> BinaryIO:
         roster = storage.open_roster(self.dropped.bucket, self.dropped.key, self.dropped.version_id)
@@ -112,8 +129,8 @@ class _Preparation:
         if not self.normalized.changed:
             return
 
-        name = file_name(self.dropped.key)
-        self.normalized_key = f"{NORMALIZED_PREFIX}{self.submission_id}/{name}"
+        folder = f"{NORMALIZED_PREFIX}{self.submission_id}/"
+        self.normalized_key = folder + _fit_key(folder, file_name(self.dropped.key))
         self.normalized_version = storage.put_file(self.bucket, self.normalized_key, str(path))
 
     def _split_if_only_too_big(self, report: RosterReport) -> SplitResult | None:
@@ -154,11 +171,12 @@ class _Preparation:
     def _fields(self, report: RosterReport, report_key: str) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "rows": report.rows,
-            "digest": report.digest,
-            "district_digest": digest_key(self.district.id, report.digest),
             "report_key": report_key,
             **problem_fields(report, PROBLEMS_KEPT, self._row_map()),
         }
+        if report.digest:  # a file refused unread has none
+            fields["digest"] = report.digest
+            fields["district_digest"] = digest_key(self.district.id, report.digest)
         if self.original_version:
             fields["version_id"] = self.original_version
         if self.normalized is not None:
@@ -222,12 +240,14 @@ class _Preparation:
             extra["validated"] = "original"
             extra["normalization"] = {"refused": normalized.refused, "note": normalized.refusal}
         else:
-            extra["validated"] = "original"
+            extra["validated"] = "original" if report.digest else "not read"
         if split is not None and split.parts:
             extra["parts"] = [
                 {"key": part.key, "rows": part.rows, "digest": part.digest} for part in split.parts
             ]
-        return iter_report_json(report, self.dropped.key, extra, self._row_map(), lists)
+        return iter_report_json(
+            report, self.dropped.key, extra, self._row_map(), lists, LISTED_PER_RULE
+        )
 
 
 def _normalization_summary(result: NormalizeResult) -> dict[str, Any]:
@@ -238,6 +258,23 @@ def _normalization_summary(result: NormalizeResult) -> dict[str, Any]:
         "rows_in": result.rows_in,
         "rows_out": result.rows_out,
     }
+
+
+def _fit_key(folder: str, name: str) -> str:
+    """``name``, its stem shortened if needed so the key stays within S3's 1,024 bytes.
+
+    A dropped key may be up to 1,024 bytes itself; under the copy's longer folder it would
+    not fit, and S3 would refuse the copy.
+    """
+    room = S3_KEY_BYTES - len(folder.encode())
+    if len(name.encode()) <= room:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or len(suffix.encode()) >= room // 2:
+        stem, dot, suffix = name, "", ""
+    ending = f"{dot}{suffix}"
+    kept = stem.encode()[: room - len(ending.encode())].decode("utf-8", errors="ignore")
+    return kept + ending
 
 
 def _part_name(number: int) -> str:

@@ -12,16 +12,16 @@ are eventually consistent: a step taken a moment ago may not show yet.
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
+from cers_groups import aws_clients
 from cers_groups.resources import BY_DIGEST_INDEX, BY_DISTRICT_INDEX, PENDING_INDEX
 from cers_groups.submissions import PENDING, Status, digest_key
 
 
 class SubmissionQueries:
     def __init__(self, table_name: str) -> None:
-        self._table = boto3.resource("dynamodb").Table(table_name)
+        self._table = aws_clients.table(table_name)
 
     def by_district(
         self,

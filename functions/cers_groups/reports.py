@@ -21,6 +21,10 @@ from cers_groups.report_page import render_report_page
 from cers_groups.resources import REPORTS_PREFIX
 
 CSV_COLUMNS = ("severity", "rule", "row", "message")
+# validation.json lists the first this many problems of each rule (and changes of each kind);
+# its counts cover them all and problems.csv lists every one. The report is read back whole
+# whenever the status changes, so it must stay small however big the roster.
+LISTED_PER_RULE = 1_000
 
 # Item fields copied into the report whenever it is written again.
 SUBMISSION_FIELDS = (

@@ -48,7 +48,14 @@ from cers_groups.roster_rules import (
 )
 from cers_groups.tenants import RuleSettings
 
-__all__ = ["HEADER", "Problem", "RosterReport", "RuleSummary", "validate_roster"]
+__all__ = [
+    "HEADER",
+    "Problem",
+    "RosterReport",
+    "RuleSummary",
+    "refuse_oversized",
+    "validate_roster",
+]
 
 READ_CHUNK = 1 << 20
 FIRST_ROWS_KEPT = 10
@@ -79,6 +86,9 @@ _DECIMAL_SUFFIX = re.compile(r"[0-9]+\.0+")
 _NOT_IN_EMAIL = r'\s\x00-\x1f\x7f@"(),:;<>\[\\\]'
 _EMAIL = re.compile(rf"[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}.]+(?:\.[^{_NOT_IN_EMAIL}.]+)+")
 _SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+_BINARY_MAGIC = (b"\x1f\x8b", b"%PDF-", b"BZh", b"7z\xbc\xaf\x27\x1c")  # gzip, PDF, bzip2, 7z
+# What a saved web page, JSON or XML document starts with (after any spaces): never a header.
+_DOCUMENT_STARTS = ("<", "{", "[")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -417,6 +427,30 @@ def validate_roster(
     return report
 
 
+def refuse_oversized(size: int, rules: RuleSettings | None = None) -> RosterReport | None:
+    """The report for a file over the district's ``max_file_bytes``, decided from its size
+    alone, before a byte is read; None when the file is within the limit."""
+    settings = rules or RuleSettings()
+    if size <= settings.max_file_bytes:
+        return None
+
+    report = RosterReport(size=size)
+    log = _ProblemLog(report, settings, settings.accepted_school_years())
+    limit = readable_size(settings.max_file_bytes)
+    log.add("file-over-size-limit", None, size=readable_size(size), limit=limit)
+    log.flush()
+    return report
+
+
+def readable_size(size: int) -> str:
+    """``612 MB``, ``5.0 KB``, ``900 bytes``: one decimal below ten units, none above."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            amount = size / scale
+            return f"{amount:.1f} {unit}" if amount < 10 else f"{amount:,.0f} {unit}"
+    return f"{size:,} bytes"
+
+
 class _Scanner:
     """Turns bytes into rows: sniffs the file type, reads the header, then every chunk."""
 
@@ -478,7 +512,8 @@ class _Scanner:
                 self.log.add("header-not-canonical", None, how=how)
             return True
 
-        delimiter = _other_delimiter(text)
+        document = text.lstrip().startswith(_DOCUMENT_STARTS)
+        delimiter = "" if document else _other_delimiter(text)
         if delimiter:
             self.log.add("delimiter-not-comma", None, delimiter=delimiter)
         else:
@@ -1011,7 +1046,7 @@ def sniff_file_type(start: bytes) -> str | None:
         return "spreadsheet-file"
     if head.startswith(_UTF16_BOMS) or _looks_like_utf16(head):
         return "utf16"
-    if _control_share(head) > 0.05:
+    if head.startswith(_BINARY_MAGIC) or _control_share(head) > 0.05:
         return "binary-file"
     return None
 
@@ -1043,8 +1078,18 @@ def _other_delimiter(text: str) -> str:
 
 def _header_hint(header: list[str]) -> str:
     """Says what is wrong with a header, without quoting it."""
-    if not header or header == [""]:
+    if not header or not "".join(header).strip():
         return "The first line is blank: delete it."
+    if ",".join(header).lstrip().startswith(_DOCUMENT_STARTS):
+        return (
+            "The file holds a web page, JSON or XML, not a roster: a failed export or download "
+            "often saves its error page under the file's name. Export the roster again."
+        )
+    if header[0].startswith("\ufeff"):
+        return (
+            "It starts with a second byte order mark (an invisible character): save the file "
+            "again as CSV UTF-8."
+        )
     if len(header) == 1:
         return "It has one column: separate the names with commas."
     for position, (found, expected) in enumerate(zip(header, HEADER, strict=False), start=1):

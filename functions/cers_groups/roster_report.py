@@ -81,22 +81,41 @@ def iter_report_json(
     extra: dict[str, Any] | None = None,
     row_map: RowMap | None = None,
     lists: dict[str, Iterable[Any]] | None = None,
+    listed_per_rule: int | None = None,
 ) -> Iterator[str]:
     """The JSON report, piece by piece: ``{"file", "valid", ..., "errors", "warnings"}``.
 
     ``lists`` are further arrays written after the problems, item by item (a change log).
+    ``listed_per_rule`` keeps the report small: the problems lists hold at most that many of
+    each rule, and the further arrays that many items of each kind (``change``), the first
+    ones; the counts still cover all of them. None lists everything.
     """
     report.problems.row_map = row_map
     header = report_header(report, file, extra, row_map)
+    if listed_per_rule is not None:
+        header["listed_per_rule"] = listed_per_rule
     yield json.dumps(header)[:-1]
     errors = (problem_item(problem, row_map) for problem in report.errors())
     warnings = (problem_item(problem, row_map) for problem in report.warnings())
-    for name, items in {"errors": errors, "warnings": warnings, **(lists or {})}.items():
+    arrays = {"errors": errors, "warnings": warnings, **(lists or {})}
+    for name, items in arrays.items():
+        if listed_per_rule is not None:
+            items = _first_of_each(items, listed_per_rule)
         yield f', "{name}": ['
         for position, item in enumerate(items):
             yield (", " if position else "") + json.dumps(item)
         yield "]"
     yield "}"
+
+
+def _first_of_each(items: Iterable[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
+    """The first ``limit`` items of each rule (or change kind), in their order."""
+    seen: dict[str, int] = {}
+    for item in items:
+        kind = item.get("rule") or item.get("change") or ""
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= limit:
+            yield item
 
 
 def problem_fields(report: RosterReport, kept: int, row_map=None) -> dict[str, Any]:
@@ -171,7 +190,9 @@ class TextChunks(io.RawIOBase):
     def __init__(self, pieces: Iterable[str]) -> None:
         super().__init__()
         self._pieces = iter(pieces)
-        self._buffer = b""
+        # Grows at its end and is consumed from its start, both in amortized constant time:
+        # boto3 asks for 8 MB at a time, and a report comes in pieces of a line or so.
+        self._buffer = bytearray()
 
     def readable(self) -> bool:
         return True
@@ -184,7 +205,7 @@ class TextChunks(io.RawIOBase):
             self._buffer += piece.encode()
         size = min(len(buffer), len(self._buffer))
         buffer[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
+        del self._buffer[:size]
         return size
 
 

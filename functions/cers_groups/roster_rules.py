@@ -178,6 +178,14 @@ _RULE_LIST = (
         "several files at school boundaries ('cers-groups split').",
     ),
     Rule(
+        "file-over-size-limit",
+        _E,
+        _CERS,
+        "The file is {size}; this district's files may be at most {limit}, so the file was "
+        "not read. Split it into several files at school boundaries and send the parts "
+        "('cers-groups split' does that).",
+    ),
+    Rule(
         "file-name-too-long",
         _E,
         _CERS,
@@ -467,5 +475,12 @@ SIZE_RULES = frozenset({"too-many-rows", "file-too-large"})
 
 # Rules that stop the rows from being read, so nothing else is said about the file.
 WHOLE_FILE_ANSWERS = frozenset(
-    {"empty-file", "spreadsheet-file", "binary-file", "utf16", "line-too-long"}
+    {
+        "empty-file",
+        "spreadsheet-file",
+        "binary-file",
+        "utf16",
+        "line-too-long",
+        "file-over-size-limit",
+    }
 )

@@ -19,6 +19,7 @@ Group names and school ids are row contents: they go into the documents kept in 
 never into the alert text, which gives counts only.
 """
 
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from cers_groups.events import file_name
 from cers_groups.roster import GROUP, HEADER, LOGIN, SCHOOL, SSID, YEAR, roster_records
 from cers_groups.tenants import HoldSettings
 
+_READ_CHUNK = 1 << 16
 # (school, group name, school year), matched the way CERS matches groups: the name ignoring
 # case, every value without surrounding spaces.
 GroupKey = tuple[str, str, str]
@@ -75,19 +77,31 @@ class GroupCounts:
         known.users += count.users
 
     def to_document(self) -> dict[str, Any]:
-        return {
-            "groups": [
-                {
-                    "school": count.school,
-                    "group": count.group,
-                    "school_year": count.school_year,
-                    "students": count.students,
-                    "users": count.users,
-                }
-                for count in self.groups.values()
-            ],
-            "totals": {"groups": len(self.groups), "students": self.students},
-        }
+        return {"groups": list(self._entries()), "totals": self._totals()}
+
+    def json_lines(self, **fields: Any) -> Iterator[str]:
+        """``to_document()`` with ``fields`` added, as JSON text, one group a line: a roster's
+        counts are written out without a second copy of them in memory."""
+        head = json.dumps({**fields, "totals": self._totals()})
+        yield head[:-1] + ', "groups": ['
+        separator = "\n"
+        for entry in self._entries():
+            yield separator + json.dumps(entry)
+            separator = ",\n"
+        yield "\n]}\n"
+
+    def _entries(self) -> Iterator[dict[str, Any]]:
+        for count in self.groups.values():
+            yield {
+                "school": count.school,
+                "group": count.group,
+                "school_year": count.school_year,
+                "students": count.students,
+                "users": count.users,
+            }
+
+    def _totals(self) -> dict[str, int]:
+        return {"groups": len(self.groups), "students": self.students}
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> "GroupCounts":
@@ -251,34 +265,73 @@ class HoldCheck:
         }
 
 
-def compare(previous: GroupCounts, current: GroupCounts, settings: HoldSettings) -> HoldCheck:
+def compare(
+    previous: GroupCounts | Iterable[tuple[GroupKey, int]],
+    current: GroupCounts,
+    settings: HoldSettings,
+) -> HoldCheck:
     """Compares a new roster with the last processed one, as CERS would apply it.
 
-    The total covers the groups of the last upload after the new file is applied: those in
-    the file take their new counts, the others keep theirs. New groups only add members, so
-    they are left out of both sides.
+    ``previous`` is the last upload's counts, or its (group key, students) pairs as
+    ``read_group_students`` streams them from its groups document: only the new roster's
+    counts are held in memory. The total covers the groups of the last upload after the new
+    file is applied: those in the file take their new counts, the others keep theirs. New
+    groups only add members, so they are left out of both sides.
     """
+    if isinstance(previous, GroupCounts):
+        previous = ((key, count.students) for key, count in previous.groups.items())
     changes = []
-    members_after = 0
-    for key, before in previous.groups.items():
+    listed = compared = members_before = members_after = 0
+    for key, before in previous:
+        listed += 1
+        members_before += before
         after = current.groups.get(key)
-        members_after += before.students if after is None else after.students
-        if after is not None and after.students != before.students:
+        members_after += before if after is None else after.students
+        if after is None:
+            continue
+        compared += 1
+        if after.students != before:
             changes.append(
-                GroupChange(
-                    after.school, after.group, after.school_year, before.students, after.students
-                )
+                GroupChange(after.school, after.group, after.school_year, before, after.students)
             )
-    compared = sum(1 for key in current.groups if key in previous.groups)
     return HoldCheck(
         settings=settings,
         changes=tuple(changes),
         groups_compared=compared,
         new_groups=len(current.groups) - compared,
-        groups_not_in_file=len(previous.groups) - compared,
-        members_before=previous.students,
+        groups_not_in_file=listed - compared,
+        members_before=members_before,
         members_after=members_after,
     )
+
+
+def read_group_students(stream: BinaryIO) -> Iterator[tuple[GroupKey, int]]:
+    """(group key, students) of every group of a groups document (``json_lines``), read one
+    line at a time. A document written whole, with its groups over many lines (as they were
+    kept before), is read whole."""
+    lines = _lines(stream)
+    head = next(lines, "")
+    if not head.rstrip().endswith('"groups": ['):
+        document = json.loads("\n".join([head, *lines]))
+        for count in GroupCounts.from_document(document).groups.values():
+            yield count.key, count.students
+        return
+    for line in lines:
+        line = line.strip().removesuffix(",")
+        if line.startswith("{"):
+            entry = json.loads(line)
+            key = group_key(entry["school"], entry["group"], entry["school_year"])
+            yield key, int(entry["students"])
+
+
+def _lines(stream: BinaryIO) -> Iterator[str]:
+    pending = b""
+    while chunk := stream.read(_READ_CHUNK):
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
 
 
 HOLD_HEADLINE = "is on hold: it would remove many students from groups"

@@ -5,10 +5,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
+from cers_groups import aws_clients
 from cers_groups.roster_report import TextChunks
 
 MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
@@ -26,12 +26,20 @@ def open_roster(bucket: str, key: str, version_id: str | None) -> RosterObject:
     request: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         request["VersionId"] = version_id
-    response = boto3.client("s3").get_object(**request)
+    response = aws_clients.client("s3").get_object(**request)
     return RosterObject(response["Body"], response["ContentLength"], response.get("VersionId"))
 
 
+def object_size(bucket: str, key: str, version_id: str | None) -> int:
+    """An object version's size in bytes, from a HeadObject (the body is not read)."""
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        request["VersionId"] = version_id
+    return aws_clients.client("s3").head_object(**request)["ContentLength"]
+
+
 def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
-    boto3.client("s3").put_object(
+    aws_clients.client("s3").put_object(
         Bucket=bucket,
         Key=key,
         Body=json.dumps(document, indent=2).encode(),
@@ -40,7 +48,7 @@ def put_report(bucket: str, key: str, document: dict[str, Any]) -> None:
 
 
 def put_text(bucket: str, key: str, text: str, content_type: str) -> None:
-    boto3.client("s3").put_object(
+    aws_clients.client("s3").put_object(
         Bucket=bucket, Key=key, Body=text.encode(), ContentType=f"{content_type}; charset=utf-8"
     )
 
@@ -48,7 +56,7 @@ def put_text(bucket: str, key: str, text: str, content_type: str) -> None:
 def get_report(bucket: str, key: str) -> dict[str, Any] | None:
     """A JSON document written by ``put_report``; None when there is no such object."""
     try:
-        response = boto3.client("s3").get_object(Bucket=bucket, Key=key)
+        response = aws_clients.client("s3").get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if is_missing_object(error):
             return None
@@ -67,7 +75,7 @@ def is_missing_object(error: Exception) -> bool:
 def put_file(bucket: str, key: str, path: str, content_type: str = "text/csv") -> str | None:
     """Uploads a local file; the new object's VersionId (None when versioning is off)."""
     with open(path, "rb") as body:
-        response = boto3.client("s3").put_object(
+        response = aws_clients.client("s3").put_object(
             Bucket=bucket, Key=key, Body=body, ContentType=content_type
         )
     return response.get("VersionId")
@@ -75,7 +83,7 @@ def put_file(bucket: str, key: str, path: str, content_type: str = "text/csv") -
 
 def put_report_stream(bucket: str, key: str, pieces: Iterable[str]) -> None:
     """Writes a report produced piece by piece, without holding it in memory."""
-    boto3.client("s3").upload_fileobj(
+    aws_clients.client("s3").upload_fileobj(
         TextChunks(pieces), bucket, key, ExtraArgs={"ContentType": "application/json"}
     )
 
@@ -94,7 +102,7 @@ def queue_upload(
     five minutes needs a ``deduplication_id`` of its own, or the FIFO queue drops the message.
     """
     body = {"submission_id": submission_id, **({"force": True} if force else {})}
-    boto3.client("sqs").send_message(
+    aws_clients.client("sqs").send_message(
         QueueUrl=queue_url,
         MessageBody=json.dumps(body),
         MessageGroupId=district,

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from cers_groups import aws_clients
 from cers_groups.resources import (
     BY_DIGEST_INDEX,
     BY_DISTRICT_INDEX,
@@ -48,6 +48,8 @@ class Status(StrEnum):
     UNCONFIRMED = "UNCONFIRMED"
     # Still ACCEPTED at CERS past the deadline; the poller keeps following it.
     STUCK = "STUCK"
+    # A newer version of the same file was already on its way to CERS: this one was not sent.
+    SUPERSEDED = "SUPERSEDED"
 
 
 # Statuses that need a person: each one sends one alert.
@@ -71,7 +73,12 @@ PENDING = frozenset(
 )
 
 # Statuses after which nothing more happens to a submission without a person.
-FINAL = (FAILURES - PENDING) | {Status.PROCESSED, Status.DUPLICATE, Status.CANCELLED}
+FINAL = (FAILURES - PENDING) | {
+    Status.PROCESSED,
+    Status.DUPLICATE,
+    Status.CANCELLED,
+    Status.SUPERSEDED,
+}
 
 # How long a run may take between claiming an alert and recording that it was sent.
 ALERT_CLAIM_TIMEOUT = timedelta(minutes=5)
@@ -106,7 +113,7 @@ class SubmissionStore:
     """The submissions table. Items are plain dicts; their fields are documented in the README."""
 
     def __init__(self, table_name: str) -> None:
-        self._table = boto3.resource("dynamodb").Table(table_name)
+        self._table = aws_clients.table(table_name)
 
     def get(self, submission_id: str) -> dict[str, Any] | None:
         response = self._table.get_item(Key={SUBMISSION_KEY: submission_id}, ConsistentRead=True)

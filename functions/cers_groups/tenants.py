@@ -27,6 +27,10 @@ SFTP_USER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_@.-]{2,99}$"
 # CloudWatch evaluates an alarm over at most seven days of hourly periods.
 MAX_HEARTBEAT_HOURS = 168
 Check = Literal["error", "warning", "off"]
+# Files larger than this are refused before a byte is read. Up to it, a file over CERS's
+# 500 MB per upload is split into parts; the validator's temporary storage (4 GB) then holds
+# the file, its normalized copy and its parts.
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
 
 
 def school_year_of(today: date) -> int:
@@ -49,6 +53,7 @@ class RuleSettings(_Settings):
     warnings_are_errors: bool = False
     normalize: bool = True
     row_limit: int = Field(default=1_000_000, ge=1, le=1_000_000)
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1)
 
     def accepted_school_years(self, today: date | None = None) -> tuple[int, ...]:
         if self.school_years is not None:

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
-from cers_groups import cognito
+from cers_groups import aws_clients, cognito
 from cers_groups.errors import ConfigurationError
 from cers_groups.observability import logger
 from cers_groups.resources import TOKEN_KEY, TOKEN_TTL_ATTRIBUTE
@@ -69,7 +68,7 @@ class TokenCache:
             raise ConfigurationError(
                 "environment variable TOKENS_TABLE is not set; the deployment sets it"
             )
-        self._table = boto3.resource("dynamodb").Table(table_name)
+        self._table = aws_clients.table(table_name)
         self._clock = clock
 
     def tokens(self, district: District, *, stale: BearerTokens | None = None) -> BearerTokens:

@@ -5,6 +5,8 @@ answers 202 even when it rejects a file. So before anything is sent:
 
 - a file whose exact bytes this district already got PROCESSED is recorded as DUPLICATE, unless
   an operator forces a re-send;
+- an older version of a file is not sent once a newer version of the same key is on its way
+  (SUPERSEDED; S3 may notify out of order);
 - a file waits (WAITING) while the district's previous upload is still ACCEPTED or unconfirmed
   at CERS; the poller releases it, oldest first;
 - the submission moves VALIDATED -> UPLOADING in one conditional write, so only one run sends it.
@@ -18,13 +20,14 @@ proves CERS kept nothing (429, or a 5xx with no import under the batch) leads to
 
 import hashlib
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from cers_groups import cognito, storage
+from cers_groups import cognito, ordering, storage
 from cers_groups.cers import CersClient, CersError, ImportResource, retry_wait
 from cers_groups.errors import ConfigurationError
 from cers_groups.events import file_name
@@ -46,6 +49,10 @@ RETRYABLE_AUTH = frozenset({"throttled", "unreachable"})
 # Imports updated this long before the POST still count when searching by digest.
 LOOKUP_SLACK = timedelta(minutes=2)
 GROUP_WRITE = "PERM_GROUP_WRITE"
+# A district's files dropped earlier than the one to send, and not sent yet, hold it back.
+_NOT_SENT_YET = frozenset({Status.RECEIVED, Status.VALIDATED, Status.WAITING})
+# The pending statuses that can hold a district's upload back.
+HOLDING = (Status.WAITING, Status.ACCEPTED, Status.UNCONFIRMED)
 # Longest pause between two looks at a just-accepted import.
 FOLLOW_INTERVAL_CAP = 10.0
 
@@ -124,6 +131,8 @@ def batch_name(submission: dict[str, Any]) -> str:
 
 def _upload(submission, district: District, store, settings: Settings, attempt: int, force):
     submission_id = submission["submission_id"]
+    if not force and ordering.record_if_superseded(submission, store):
+        return
     if not force and _record_duplicate(submission, store):
         return
     if _hold(submission, store, settings, force):
@@ -152,7 +161,28 @@ def _upload(submission, district: District, store, settings: Settings, attempt: 
         roster.body.close()
         logger.info("Upload already taken by another run")
         return
-    _send(store.get(submission_id), roster, session, store, settings, attempt)
+    posting: list[bool] = []
+    try:
+        _send(store.get(submission_id), roster, session, store, settings, attempt, posting)
+    except Exception as error:
+        if not posting:
+            _unclaim_unsent(store, submission_id, error)
+        raise
+
+
+def _unclaim_unsent(store, submission_id: str, error: Exception) -> None:
+    """The run failed after claiming the file but before a byte went to CERS (a throttled read
+    of the tokens, say): back to VALIDATED, so the next delivery sends it instead of taking it
+    for an upload whose answer was lost."""
+    try:
+        store.advance(
+            submission_id,
+            Status.UPLOADING,
+            Status.VALIDATED,
+            note=f"Stopped before sending ({type(error).__name__}); nothing reached CERS.",
+        )
+    except Exception:  # noqa: BLE001 - the error being raised matters more; UPLOADING is settled
+        logger.exception("Could not hand the unsent upload back")
 
 
 def _record_duplicate(submission: dict[str, Any], store: SubmissionStore) -> bool:
@@ -206,25 +236,56 @@ def _hold(submission: dict[str, Any], store: SubmissionStore, settings: Settings
 
 
 def blockers(
-    store: SubmissionStore, district: str, settings: Settings, before: dict | None = None
+    store: SubmissionStore,
+    district: str,
+    settings: Settings,
+    before: dict | None = None,
+    *,
+    pending: Mapping[Status, list[dict[str, Any]]] | None = None,
+    recent: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The district's uploads that hold back its next one: ACCEPTED or unconfirmed at CERS
-    and not past the deadline, and (with ``before``) files that have waited longer."""
+    """The district's uploads that hold back its next one, in drop order: being sent, ACCEPTED
+    or unconfirmed at CERS, and not past the deadline; with ``before``, also the files dropped
+    before it that have not been sent yet (being validated, queued, or WAITING).
+
+    The upload queue holds a district's files in the order they were validated, and several
+    validators run at once, so a later file can reach the uploader first: it waits then.
+    ``pending`` (the ``HOLDING`` statuses' submissions) and ``recent`` (the district's latest)
+    may be passed when already read; otherwise they are read now.
+    """
     deadline = _ago(settings.deadline)
+    if pending is None:
+        pending = {status: store.pending(status) for status in HOLDING}
+    if recent is None:
+        recent = store.recent(district, since=deadline)
+    recent = [item for item in recent if item["created_at"] >= deadline]
     found = [
         item
         for status in (Status.ACCEPTED, Status.UNCONFIRMED)
-        for item in store.pending(status)
+        for item in pending[status]
         if item["district"] == district and item.get("sent_at", item["updated_at"]) >= deadline
     ]
+    found += [item for item in recent if item["status"] == Status.UPLOADING]
     if before is not None:
+        fresh = {item["submission_id"] for item in recent}
+        waiting = [item for item in pending[Status.WAITING] if item["submission_id"] not in fresh]
         found += [
             item
-            for item in store.pending(Status.WAITING)
-            if item["district"] == district and item["created_at"] < before["created_at"]
+            for item in [*waiting, *recent]
+            if item["district"] == district
+            and item["status"] in _NOT_SENT_YET
+            and drop_order(item) < drop_order(before)
         ]
         found = [item for item in found if item["submission_id"] != before["submission_id"]]
-    return sorted(found, key=lambda item: item["created_at"])
+    unique = {item["submission_id"]: item for item in found}
+    return sorted(unique.values(), key=drop_order)
+
+
+def drop_order(item: dict[str, Any]) -> tuple[str, str, str]:
+    """Where a submission stands in its district's order: when its object landed in the bucket
+    (the S3 event's time), then when it was recorded (parts of a split file, in turn)."""
+    created = item["created_at"]
+    return item.get("dropped_at") or created, created, item["submission_id"]
 
 
 def _may_send(submission_id: str, session: CersSession, store, attempt: int) -> bool:
@@ -351,7 +412,19 @@ def _open(submission: dict[str, Any]) -> storage.RosterObject:
 # --- sending -------------------------------------------------------------------------------
 
 
-def _send(submission, roster, session: CersSession, store, settings: Settings, attempt: int):
+def _send(
+    submission,
+    roster,
+    session: CersSession,
+    store,
+    settings: Settings,
+    attempt: int,
+    posting: list[bool],
+):
+    """POST the file (again only when CERS surely kept nothing) and record the answer.
+
+    ``posting`` gets an entry as a POST begins: from then on CERS may hold the file.
+    """
     submission_id = submission["submission_id"]
     batch = submission["batch"]
     opened = [roster]
@@ -360,6 +433,7 @@ def _send(submission, roster, session: CersSession, store, settings: Settings, a
     def post(client: CersClient) -> ImportResource:
         current = opened.pop() if opened else _open(submission)
         reader = _HashingReader(current.body)
+        posting.append(True)
         started = time.monotonic()
         with current.body:
             answer = client.submit_roster(batch, reader, current.size)
@@ -386,9 +460,23 @@ def _send(submission, roster, session: CersSession, store, settings: Settings, a
 
         if digests and digests[-1] != submission.get("digest"):
             logger.warning("Bytes sent differ from the validated digest", sent=digests[-1])
-        if record_answer(submission, answer, store, Status.UPLOADING) == Status.ACCEPTED:
+        if _record_sent(submission, answer, store) == Status.ACCEPTED:
             _follow_briefly(submission_id, answer, session, store, settings)
         return
+
+
+def _record_sent(submission, answer: ImportResource, store) -> Status | None:
+    """Record the POST's answer. A delivery of the same message that overlapped this run (its
+    visibility timeout ran out) may have found no import yet and left the file UNCONFIRMED
+    meanwhile; the answer in hand is recorded from there rather than left to the poller."""
+    recorded = record_answer(submission, answer, store, Status.UPLOADING)
+    if recorded is not None:
+        return recorded
+    current = store.get(submission["submission_id"]) or {}
+    if current.get("status") != Status.UNCONFIRMED:
+        return None
+    logger.info("An overlapping run left the upload unconfirmed; recording the answer")
+    return record_answer(current, answer, store, Status.UNCONFIRMED)
 
 
 def _follow_briefly(submission_id, answer: ImportResource, session, store, settings) -> None:

@@ -1,6 +1,7 @@
 """Safety hold: counting a roster's groups in one pass and comparing it with the last upload."""
 
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from cers_groups.safety_hold import (
     compose_hold_alert,
     count_groups,
     hold_lines,
+    read_group_students,
 )
 from cers_groups.tenants import HoldSettings
 from tests.rosters import SCHOOL_A, SCHOOL_B, roster_text
@@ -57,6 +59,27 @@ def test_group_counts_survive_their_document() -> None:
     again = GroupCounts.from_document(counts.to_document())
 
     assert again.to_document() == counts.to_document()
+
+
+def test_group_counts_json_lines_are_the_document_one_group_a_line() -> None:
+    counts = counts_of({(SCHOOL_A, "G1"): 3, (SCHOOL_B, "G2"): 5})
+
+    text = "".join(counts.json_lines(submission_id="s-1", file="incoming/d/roster.csv"))
+
+    assert json.loads(text) == {
+        "submission_id": "s-1",
+        "file": "incoming/d/roster.csv",
+        **counts.to_document(),
+    }
+    lines = text.splitlines()
+    assert len(lines) == 4
+    assert json.loads(lines[1].rstrip(","))["group"] == "G1"
+
+
+def test_group_counts_json_lines_of_no_groups_is_a_document() -> None:
+    text = "".join(GroupCounts().json_lines())
+
+    assert json.loads(text) == {"groups": [], "totals": {"groups": 0, "students": 0}}
 
 
 def test_compare_unchanged_roster_is_not_held() -> None:
@@ -212,3 +235,34 @@ def test_hold_lines_read_the_numbers_dynamodb_returns() -> None:
         " a drop of more than 20% is held",
         "140 groups in both files, 2 new, 0 not in this file",
     ]
+
+
+def test_read_group_students_streams_the_groups_document_line_by_line() -> None:
+    counts = counts_of({(SCHOOL_A, "G1"): 3, (SCHOOL_B, "G2"): 5})
+    document = "".join(counts.json_lines(submission_id="s-1", file="f.csv")).encode()
+
+    pairs = list(read_group_students(io.BytesIO(document)))
+
+    assert pairs == [((SCHOOL_A, "g1", "2027"), 3), ((SCHOOL_B, "g2", "2027"), 5)]
+
+
+def test_read_group_students_reads_a_document_written_whole() -> None:
+    counts = counts_of({(SCHOOL_A, "G1"): 3, (SCHOOL_B, "G2"): 5})
+    document = json.dumps({"submission_id": "s-1", **counts.to_document()}, indent=2).encode()
+
+    pairs = list(read_group_students(io.BytesIO(document)))
+
+    assert pairs == [((SCHOOL_A, "g1", "2027"), 3), ((SCHOOL_B, "g2", "2027"), 5)]
+
+
+def test_compare_streamed_baseline_finds_what_the_counts_find() -> None:
+    before = {(SCHOOL_A, "G1"): 10, (SCHOOL_A, "G2"): 40, (SCHOOL_B, "G3"): 7}
+    after = {(SCHOOL_A, "G1"): 4, (SCHOOL_A, "G2"): 40, (SCHOOL_B, "G4"): 9}
+    kept = "".join(counts_of(before).json_lines()).encode()
+
+    streamed = compare(read_group_students(io.BytesIO(kept)), counts_of(after), DEFAULTS)
+    whole = compare(counts_of(before), counts_of(after), DEFAULTS)
+
+    assert streamed == whole
+    assert streamed.summary()["groups_not_in_file"] == 1
+    assert (streamed.members_before, streamed.members_after) == (57, 51)

@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -10,6 +11,8 @@ from cers_groups.reports import (
     unvalidated_document,
     with_submission,
 )
+from cers_groups.roster_report import iter_report_json
+from tests.rosters import check, roster, row
 
 SUBMISSION_ID = "20261203T164012Z-abc123def456"
 
@@ -225,3 +228,29 @@ def test_report_page_of_a_held_file_says_how_to_release_or_reject_it():
     )
     assert "cers-groups release &lt;submission&gt;" in page
     assert "cers-groups reject &lt;submission&gt;" in page
+
+
+def test_validation_report_lists_the_first_problems_of_each_rule_and_counts_all():
+    rows = [row(ssid=f"{100_000_000 + n}") for n in range(1_500)]  # 9 digits: a warning each
+    report = check(roster(row(ssid="", login="t1@sampleusd.example.org"), *rows))
+
+    capped = json.loads("".join(iter_report_json(report, "roster.csv", listed_per_rule=1_000)))
+    whole = json.loads("".join(iter_report_json(report, "roster.csv")))
+
+    assert capped["warning_count"] == whole["warning_count"] == 1_500
+    assert capped["listed_per_rule"] == 1_000
+    assert [item["row"] for item in capped["warnings"]] == list(range(2, 1_002))
+    assert len(whole["warnings"]) == 1_500
+    assert "listed_per_rule" not in whole
+
+
+def test_validation_report_lists_the_first_changes_of_each_kind():
+    report = check(roster(row()))
+    changes = [{"change": "values-trimmed", "row": n} for n in range(1, 6)]
+    changes.append({"change": "quotes-removed", "row": 9})
+
+    document = json.loads(
+        "".join(iter_report_json(report, "r.csv", lists={"change_log": changes}, listed_per_rule=2))
+    )
+
+    assert document["change_log"] == [changes[0], changes[1], changes[5]]
