@@ -36,6 +36,7 @@ from types import TracebackType
 import boto3
 
 from local_stack.lambda_runner import LambdaContext, QueueConsumer, poll_once, scheduled_event
+from local_stack.observers import observe_this_process
 
 # Pause between two receives that found nothing. Lambda's pollers long-poll instead; moto's long
 # poll spins while every visible message of a FIFO queue is in a busy group, so this one pauses.
@@ -153,6 +154,7 @@ class ConcurrentRunner:
 def _consume(environment: _Environment, ready, stop) -> None:
     """One execution environment of a queue-fed function: receive, handle, delete, repeat."""
     _log_to(environment.log_file)
+    observe_this_process()
     if environment.function_name == "cers-groups-validator":
         from cers_groups.handlers.validator import lambda_handler
     else:
@@ -171,6 +173,7 @@ def _poll(log_file: str, every: float, ready, stop) -> None:
     """The poller's single environment, run on a fixed rate like its EventBridge schedule; a
     failed run is logged and the next one comes on time (the schedule does not retry)."""
     _log_to(log_file)
+    observe_this_process()
     from cers_groups.handlers.poller import lambda_handler
 
     ready.release()

@@ -29,6 +29,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from local_stack.lambda_runner import LambdaContext, sqs_event
+from local_stack.observers import observe_this_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,6 +117,7 @@ def _delete(queue_url: str, receipt_handle: str) -> None:
 
 def _main(module: str, result_path: str) -> None:
     """In the child: run the handler on the event from stdin; write its answer to the file."""
+    observe_this_process()
     event = json.loads(sys.stdin.read())
     handler = import_module(module).lambda_handler
     name = module.rsplit(".", 1)[-1]

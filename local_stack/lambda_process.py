@@ -98,7 +98,9 @@ def _child_environment() -> dict[str, str]:
 def main(argv: list[str]) -> int:
     """The child: import the handler (as Lambda's init does), run it once, write its answer."""
     from local_stack.lambda_runner import LambdaContext
+    from local_stack.observers import observe_this_process
 
+    observe_this_process()
     module, function_name, event_file, answer_file = argv[:4]
     trace = "--trace-memory" in argv[4:]
     handler = import_module(module).lambda_handler

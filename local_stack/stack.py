@@ -26,6 +26,7 @@ from local_stack.lambda_runner import (
     scheduled_event,
 )
 from local_stack.moto_server import moto_server
+from local_stack.observers import stack_observers
 from local_stack.resources import LocalResources, create_resources
 
 TENANTS_TEMPLATE = Path(__file__).parent / "tenants.json"
@@ -228,9 +229,15 @@ def local_stack(
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
         os.environ.setdefault(RETRY_DELAY_ENV, LOCAL_RETRY_DELAY)
         os.environ.setdefault(FOLLOW_ENV, LOCAL_FOLLOW)
+        stack = LocalStack(local, standin, login, tenants, cognito, moto_url, str(tenants_file))
+        observers = stack_observers()
         try:
-            yield LocalStack(local, standin, login, tenants, cognito, moto_url, str(tenants_file))
+            for observer in observers:
+                observer.started(stack)
+            yield stack
         finally:
+            for observer in observers:
+                observer.stopping(stack)
             standin.stop()
             cognito.stop()
             os.environ.clear()

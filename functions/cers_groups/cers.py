@@ -24,6 +24,7 @@ from requests_toolbelt import MultipartEncoder
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from cers_groups.errors import CersGroupsError, ConfigurationError
+from cers_groups.transport import VerifiedSession, plain_http_refused
 
 DEFAULT_ENDPOINT = "https://groups.import.smarterbalanced.org/groups/imports/"
 
@@ -113,7 +114,7 @@ class CersClient:
         self._timeout = (connect_timeout, read_timeout)
         self._connect_retries = connect_retries
         self._retry_backoff = retry_backoff
-        self._session = requests.Session()
+        self._session = VerifiedSession()
         self._session.headers["Authorization"] = f"Bearer {token}"
 
     @property
@@ -323,6 +324,11 @@ def _checked_endpoint(endpoint: str) -> str:
         raise ConfigurationError(
             f"The CERS endpoint {endpoint!r} is not an http(s) URL; set it to the groups import "
             f"URL, for example {DEFAULT_ENDPOINT}"
+        )
+    if plain_http_refused(endpoint):
+        raise ConfigurationError(
+            f"The CERS endpoint {endpoint!r} is plain http; the sign-in token must travel over "
+            f"https only. Set it to the https URL, for example {DEFAULT_ENDPOINT}"
         )
     return endpoint
 

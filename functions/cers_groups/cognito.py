@@ -33,6 +33,7 @@ from pydantic import (
 
 from cers_groups.errors import CersGroupsError, ConfigurationError
 from cers_groups.resources import SECRET_PLACEHOLDER
+from cers_groups.transport import plain_http_refused
 
 # One Lambda container reads the secret at most this often; a rotated credential is picked up
 # within this many seconds without a redeploy.
@@ -245,6 +246,13 @@ def _initiate_auth(
             **_COGNITO_TIMEOUTS,
         ),
     )
+    if plain_http_refused(client.meta.endpoint_url):
+        raise AuthenticationError(
+            f"Cognito's endpoint {client.meta.endpoint_url} is plain http; the password is sent "
+            "only over https. Remove AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER or set it to an "
+            "https URL.",
+            reason="client-misconfigured",
+        )
     try:
         response = client.initiate_auth(
             AuthFlow=flow, ClientId=credentials.client_id, AuthParameters=auth_parameters

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from cers_groups.cers import DEFAULT_ENDPOINT
 from cers_groups.errors import ConfigurationError
 from cers_groups.resources import INCOMING_PREFIX
+from cers_groups.transport import LOOPBACK_HOSTS
 
 DISTRICT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 # An IAM account root, role or user ARN: who may assume a district's drop role.
@@ -26,7 +27,6 @@ SFTP_USER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_@.-]{2,99}$"
 # CloudWatch evaluates an alarm over at most seven days of hourly periods.
 MAX_HEARTBEAT_HOURS = 168
 Check = Literal["error", "warning", "off"]
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Files larger than this are refused before a byte is read. Up to it, a file over CERS's
 # 500 MB per upload is split into parts; the validator's temporary storage (4 GB) then holds
 # the file, its normalized copy and its parts.

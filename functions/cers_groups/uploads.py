@@ -310,8 +310,8 @@ def _may_send(submission_id: str, session: CersSession, store, attempt: int) -> 
             submission_id,
             Status.VALIDATED,
             Status.PERMISSION_DENIED,
-            f"CERS signed in {user.get('username', 'the login')} but lists no group-write "
-            f"permission ({GROUP_WRITE}) for it; nothing was sent.",
+            f"CERS signed in the login in secret {session.district.secret_name} but lists no "
+            f"group-write permission ({GROUP_WRITE}) for it; nothing was sent.",
             reason="no-group-write",
         )
         return False
