@@ -40,8 +40,9 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet
 from werkzeug.datastructures import FileStorage
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from local_stack.loopback import LoopbackServer
 
 HEADER = (
     "group_name",
@@ -533,7 +534,6 @@ class CersStandIn:
         self._faults: list[Fault] = []
         self._served: list[ServedRequest] = []
         self._stopping = threading.Event()
-        self._address = (host, port)
         self._lock = threading.Lock()
         self._imports: dict[int, ImportRecord] = {}
         self._by_digest: dict[str, int] = {}
@@ -541,8 +541,7 @@ class CersStandIn:
         self._timers: list[threading.Timer] = []
         self._posting: Counter[str] = Counter()  # POSTs being received, per user
         self._most_at_once: dict[str, int] = {}
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self._wsgi, "cers-standin", host, port)
         self.base_url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -550,18 +549,7 @@ class CersStandIn:
     def start(self) -> str:
         """Serve on a free port in a daemon thread; return the base URL."""
         self._stopping.clear()
-        host, port = self._address
-        self._server = make_server(
-            host, port, self._wsgi, threaded=True, request_handler=_QuietRequestHandler
-        )
-        self.base_url = f"http://{host}:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() waits up to one interval
-            name="cers-standin",
-            daemon=True,
-        )
-        self._thread.start()
+        self.base_url = self._server.start()
         return self.base_url
 
     def stop(self) -> None:
@@ -570,11 +558,7 @@ class CersStandIn:
             timers, self._timers = self._timers, []
         for timer in timers:
             timer.cancel()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        self._server.stop()
 
     def __enter__(self) -> "CersStandIn":
         self.start()
@@ -1146,10 +1130,3 @@ def _now() -> datetime:
 
 def _iso(instant: datetime) -> str:
     return instant.isoformat().replace("+00:00", "Z")
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No access log lines: tests and the demo own the terminal."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass

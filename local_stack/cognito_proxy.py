@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from local_stack.loopback import LoopbackServer, forward
 
 CognitoFault = Literal["throttled", "password-reset-required", "flow-not-enabled", "reset"]
 
@@ -35,7 +35,7 @@ _ERRORS = {
         "USER_PASSWORD_AUTH flow not enabled for this client",
     ),
 }
-_PASSED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date")
+_RETURNED_HEADERS = ("Content-Type", "x-amzn-RequestId", "x-amzn-ErrorType")
 
 
 @dataclass(frozen=True)
@@ -54,30 +54,15 @@ class CognitoProxy:
         self._lock = threading.Lock()
         self._faults: list[tuple[CognitoFault, str | None]] = []
         self._calls: list[CognitoCall] = []
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self._wsgi, "cognito-proxy")
         self.url = ""
 
     def start(self) -> str:
-        self._server = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="cognito-proxy",
-            daemon=True,
-        )
-        self._thread.start()
+        self.url = self._server.start()
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        self._server.stop()
 
     def inject(self, fault: CognitoFault, times: int = 1, auth_flow: str | None = None) -> None:
         """Make the next ``times`` InitiateAuth calls (of ``auth_flow``, if given) fail."""
@@ -131,20 +116,7 @@ class CognitoProxy:
         return None
 
     def _forward(self, request: Request, body: bytes) -> Response:
-        headers = {
-            name: request.headers[name] for name in _PASSED_HEADERS if name in request.headers
-        }
-        answer = requests.post(
-            f"{self._upstream}{request.full_path.rstrip('?')}",
-            data=body,
-            headers=headers,
-            timeout=30,
-        )
-        response = Response(answer.content, status=answer.status_code)
-        for name in ("Content-Type", "x-amzn-RequestId", "x-amzn-ErrorType"):
-            if name in answer.headers:
-                response.headers[name] = answer.headers[name]
-        return response
+        return forward(self._upstream, request, body, _RETURNED_HEADERS)
 
 
 def _auth_flow(body: bytes) -> tuple[str | None, str | None]:
@@ -165,8 +137,3 @@ def _error(fault: str) -> Response:
     )
     response.headers["x-amzn-ErrorType"] = error_type
     return response
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass

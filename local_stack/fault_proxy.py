@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from local_stack.loopback import LoopbackServer, forward
 
 # "lost": the request is applied, then answered with a 500, as when DynamoDB's answer is lost
 # on the way back; botocore sends it again, and a conditional write then finds it already done.
@@ -45,7 +45,6 @@ _ERRORS = {
         "Internal server error",
     ),
 }
-_PASSED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date")
 _RETURNED_HEADERS = ("Content-Type", "x-amzn-RequestId", "x-amz-crc32")
 
 
@@ -74,30 +73,15 @@ class DynamoDBFaultProxy:
         self._rules: list[_Rule] = []
         self._calls: list[DynamoDBCall] = []
         self._random = random.Random(seed)  # noqa: S311 - picks requests to fail, not secrets
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self._wsgi, "dynamodb-fault-proxy")
         self.url = ""
 
     def start(self) -> str:
-        self._server = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="dynamodb-fault-proxy",
-            daemon=True,
-        )
-        self._thread.start()
+        self.url = self._server.start()
         return self.url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
+        self._server.stop()
 
     def inject(
         self,
@@ -161,20 +145,7 @@ class DynamoDBFaultProxy:
         return None
 
     def _forward(self, request: Request, body: bytes) -> Response:
-        headers = {
-            name: request.headers[name] for name in _PASSED_HEADERS if name in request.headers
-        }
-        answer = requests.post(
-            f"{self._upstream}{request.full_path.rstrip('?')}",
-            data=body,
-            headers=headers,
-            timeout=30,
-        )
-        response = Response(answer.content, status=answer.status_code)
-        for name in _RETURNED_HEADERS:
-            if name in answer.headers:
-                response.headers[name] = answer.headers[name]
-        return response
+        return forward(self._upstream, request, body, _RETURNED_HEADERS)
 
 
 def _json(body: bytes) -> dict:
@@ -194,8 +165,3 @@ def _error(fault: DynamoDBFault) -> Response:
     )
     response.headers["x-amzn-RequestId"] = "THROTTLED0000000000000000000000000000000000000000000"
     return response
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
