@@ -12,26 +12,18 @@ their visibility timeout::
     container.kill()
 
 The child inherits the test's environment, so it talks to moto's server, the Cognito proxy and
-the CERS stand-in over HTTP like the in-process handlers do.
+the CERS stand-in over HTTP like the in-process handlers do. The child is the one
+local_stack.lambda_process runs.
 """
 
-import json
-import os
 import signal
-import subprocess  # noqa: S404 - runs this repository's own module with this interpreter
-import sys
-import tempfile
-from dataclasses import dataclass, field
-from importlib import import_module
-from pathlib import Path
+from dataclasses import dataclass
 
 import boto3
 from botocore.exceptions import ClientError
 
-from local_stack.lambda_runner import LambdaContext, sqs_event
-from local_stack.observers import observe_this_process
-
-ROOT = Path(__file__).resolve().parents[1]
+from local_stack.lambda_process import ChildInvocation, start_invocation
+from local_stack.lambda_runner import sqs_event
 
 
 def receive(queue_url: str, *, visibility: int | None = None, batch_size: int = 1) -> list[dict]:
@@ -59,46 +51,37 @@ def event_for(messages: list[dict], queue_url: str) -> dict:
 class LambdaProcess:
     """One invocation of ``module.lambda_handler`` in its own Python process."""
 
-    process: subprocess.Popen
+    child: ChildInvocation
     messages: list[dict]
     queue_url: str
-    _result_file: Path = field(repr=False)
 
     @classmethod
     def start(cls, module: str, messages: list[dict], queue_url: str) -> "LambdaProcess":
-        event = event_for(messages, queue_url)
-        result = Path(tempfile.mkstemp(prefix="lambda-result-", suffix=".json")[1])
-        environment = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")]),
-        }
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", "local_stack.lambda_container", module, str(result)],
-            cwd=ROOT,
-            env=environment,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        process.stdin.write(json.dumps(event).encode())
-        process.stdin.close()
-        return cls(process, messages, queue_url, result)
+        name = f"cers-groups-{module.rsplit('.', 1)[-1]}"
+        child = start_invocation(module, name, event_for(messages, queue_url))
+        return cls(child, messages, queue_url)
+
+    @property
+    def process(self):
+        return self.child.process
 
     def kill(self) -> None:
         """SIGKILL: the container is gone at once; nothing it had not written is written."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self._result_file.unlink(missing_ok=True)
+        self.child.process.send_signal(signal.SIGKILL)
+        self.child.process.wait(timeout=30)
+        self.child.answer()  # only to remove its files
 
     def finish(self, timeout: float = 120.0, *, delete: bool = True) -> dict:
         """Wait for the handler's answer and, unless ``delete`` is False (the delete is lost),
-        delete the messages it did not report as failed; its answer."""
-        self.process.wait(timeout=timeout)
-        text = self._result_file.read_text()
-        self._result_file.unlink(missing_ok=True)
-        answer = json.loads(text) if text else {"error": f"exit status {self.process.returncode}"}
+        delete the messages it did not report as failed; its answer, or ``{"error": ...}``
+        when the handler raised (Lambda then deletes nothing)."""
+        self.child.process.wait(timeout=timeout)
+        written = self.child.answer()
+        if written is None:
+            return {"error": f"exit status {self.child.process.returncode}"}
+        answer = written["response"] or {}
         failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
-        if delete and "error" not in answer:
+        if delete:
             for message in self.messages:
                 if message["MessageId"] not in failed:
                     _delete(self.queue_url, message["ReceiptHandle"])
@@ -113,20 +96,3 @@ def _delete(queue_url: str, receipt_handle: str) -> None:
     except ClientError as error:
         if error.response["Error"]["Code"] != "ReceiptHandleIsInvalid":
             raise
-
-
-def _main(module: str, result_path: str) -> None:
-    """In the child: run the handler on the event from stdin; write its answer to the file."""
-    observe_this_process()
-    event = json.loads(sys.stdin.read())
-    handler = import_module(module).lambda_handler
-    name = module.rsplit(".", 1)[-1]
-    try:
-        answer = handler(event, LambdaContext(function_name=f"cers-groups-{name}")) or {}
-    except Exception as error:  # noqa: BLE001 - Lambda reports any raise as a failed invocation
-        answer = {"error": type(error).__name__}
-    Path(result_path).write_text(json.dumps(answer))
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1], sys.argv[2])

@@ -2,11 +2,12 @@
 
 ``ProcessHandler`` stands in for a handler wherever the local stack takes one (a
 ``QueueConsumer``, a poller run): it starts ``python -m local_stack.lambda_process <module>``,
-hands it the event, and returns the handler's answer. The child inherits the environment, so it
-talks to the same moto server and CERS stand-in. For every invocation it keeps the child's wall
-time, CPU time (user and system, from ``wait4``: a figure a busy machine does not inflate) and
-peak resident memory, and, with ``trace_memory``, the peak of Python's own allocations
-while the handler ran (tracemalloc).
+hands it the event, and returns the handler's answer; ``start_invocation`` starts one without
+waiting (local_stack.lambda_container kills such children). The child inherits the environment,
+so it talks to the same moto server and CERS stand-in. For every invocation ``ProcessHandler``
+keeps the child's wall time, CPU time (user and system, from ``wait4``: a figure a busy machine
+does not inflate) and peak resident memory, and, with ``trace_memory``, the peak of Python's own
+allocations while the handler ran (tracemalloc).
 
 The peak resident memory is the child's own high-water mark (``VmHWM``), read by the child when
 the handler has returned. ``ru_maxrss`` from ``wait4`` would not do: Linux carries the parent's
@@ -48,23 +49,20 @@ class ProcessHandler:
     invocations: list[Invocation] = field(default_factory=list)
 
     def __call__(self, event: dict, context) -> dict:
-        with tempfile.TemporaryDirectory(prefix="cers-groups-lambda-") as work:
-            event_file, answer_file = Path(work) / "event.json", Path(work) / "answer.json"
-            event_file.write_text(json.dumps(event))
-            command = [sys.executable, "-m", "local_stack.lambda_process", self.module]
-            command += [context.function_name, str(event_file), str(answer_file)]
-            command += ["--trace-memory"] if self.trace_memory else []
-            started = time.monotonic()
-            output = subprocess.DEVNULL if self.quiet else None
-            child = subprocess.Popen(  # noqa: S603 - our own fixed argv
-                command, env=_child_environment(), stdout=output, stderr=output
-            )
-            _, status, usage = os.wait4(child.pid, 0)
-            seconds = time.monotonic() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
-            if child.returncode != 0:
-                raise RuntimeError(f"{self.module} exited with status {child.returncode}")
-            answer = json.loads(answer_file.read_text())
+        started = time.monotonic()
+        child = start_invocation(
+            self.module,
+            context.function_name,
+            event,
+            trace_memory=self.trace_memory,
+            quiet=self.quiet,
+        )
+        _, status, usage = os.wait4(child.process.pid, 0)
+        seconds = time.monotonic() - started
+        child.process.returncode = os.waitstatus_to_exitcode(status)
+        answer = child.answer()
+        if answer is None:
+            raise RuntimeError(f"{self.module} exited with status {child.process.returncode}")
 
         self.invocations.append(
             Invocation(
@@ -88,6 +86,44 @@ class ProcessHandler:
     @property
     def cpu_seconds(self) -> float:
         return sum(call.cpu_seconds for call in self.invocations)
+
+
+@dataclass
+class ChildInvocation:
+    """One handler invocation running in its own process."""
+
+    process: subprocess.Popen
+    workdir: tempfile.TemporaryDirectory
+
+    @property
+    def answer_file(self) -> Path:
+        return Path(self.workdir.name) / "answer.json"
+
+    def answer(self) -> dict | None:
+        """What the finished child wrote ("response", "peak_rss_mb", ...); None when it wrote
+        nothing (the handler raised, or the process was killed). The files go with it."""
+        try:
+            text = self.answer_file.read_text() if self.answer_file.exists() else ""
+        finally:
+            self.workdir.cleanup()
+        return json.loads(text) if text else None
+
+
+def start_invocation(
+    module: str, function_name: str, event: dict, *, trace_memory=False, quiet=True
+) -> ChildInvocation:
+    """Start ``python -m local_stack.lambda_process`` on ``event``; it runs while this returns."""
+    workdir = tempfile.TemporaryDirectory(prefix="cers-groups-lambda-")
+    event_file, answer_file = Path(workdir.name) / "event.json", Path(workdir.name) / "answer.json"
+    event_file.write_text(json.dumps(event))
+    command = [sys.executable, "-m", "local_stack.lambda_process", module]
+    command += [function_name, str(event_file), str(answer_file)]
+    command += ["--trace-memory"] if trace_memory else []
+    output = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(  # noqa: S603 - our own fixed argv
+        command, cwd=ROOT, env=_child_environment(), stdout=output, stderr=output
+    )
+    return ChildInvocation(process, workdir)
 
 
 def _child_environment() -> dict[str, str]:
