@@ -59,7 +59,9 @@ INPUT_SSID = re.compile(r"(?<![0-9A-Za-z])[0-9]{10}(?![0-9A-Za-z])")
 SSID = re.compile(r"(?<![0-9])[0-9]{10}(?![0-9])")
 # A login found inside a longer address (it@... in district-it@...) is another address.
 ADDRESS_CHARACTER = re.compile(r"[A-Za-z0-9._%+-]")
-AT_TOKEN = re.compile(r"[^\s,;\"'<>()\[\]{}|]+@[^\s,;\"'<>()\[\]{}|]+")
+# A match starts only where a token starts (the lookbehind), so a long run of token characters
+# without an '@' (a hostile file's 1 MB line) costs its length once, not its length squared.
+AT_TOKEN = re.compile(r"(?<![^\s,;\"'<>()\[\]{}|])[^\s,;\"'<>()\[\]{}|@]+@[^\s,;\"'<>()\[\]{}|]+")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 TOKEN_ATTRIBUTES = ("id_token", "access_token", "refresh_token")
 MIN_SECRET = 8  # shorter "secrets" (a test's deliberately broken JSON) would match anything

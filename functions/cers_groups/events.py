@@ -41,8 +41,10 @@ def file_name(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
-def dropped_objects(notification_body: str) -> list[DroppedObject]:
-    """The created objects in one S3 notification, skipping test events and folder markers.
+def dropped_objects(notification_body: str, *, log_skipped: bool = True) -> list[DroppedObject]:
+    """The created objects in one S3 notification, skipping test events and folder markers
+    (each logged, unless ``log_skipped`` is False: a first look at a notification that is
+    handled, and logged, later).
 
     S3 sends keys URL-encoded with ``+`` for a space, so ``%2B`` is a literal plus.
     """
@@ -50,7 +52,7 @@ def dropped_objects(notification_body: str) -> list[DroppedObject]:
     if notification.get("Event") == "s3:TestEvent" or "Records" not in notification:
         return []
     objects = [_dropped_object(record) for record in S3Event(notification).records]
-    for item in objects:
+    for item in objects if log_skipped else ():
         if not item.key or item.key.endswith("/"):
             logger.info("Folder marker skipped", key=item.key, size=item.size)
     return [item for item in objects if item.key and not item.key.endswith("/")]

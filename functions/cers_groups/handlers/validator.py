@@ -43,7 +43,7 @@ def lambda_handler(event: dict, context) -> dict:
     settings = load_settings()
     for record in event.get("Records", []):
         try:
-            for dropped in dropped_objects(record["body"]):
+            for dropped in dropped_objects(record["body"], log_skipped=False):
                 record_dropped(dropped, settings)
         except Exception:  # noqa: BLE001 - its own record_handler run reports it
             logger.warning("Could not record a dropped object ahead of its batch")
