@@ -21,9 +21,6 @@ from cers_groups.errors import CersGroupsError
 from cers_groups.queries import SubmissionQueries
 from cers_groups.submissions import Status, SubmissionStore
 
-# CERS already had these bytes, so the uploader did not send them again.
-DUPLICATE = Status.DUPLICATE
-
 # Statuses of a file that CERS received (or may have): a held file released after one of these
 # would undo it.
 SENT = frozenset({Status.UPLOADING, Status.ACCEPTED, Status.PROCESSED, Status.OUTCOME_UNKNOWN})
@@ -144,12 +141,12 @@ class Operations:
     def resend(self, submission_id: str, operator: str) -> dict[str, Any]:
         """Forces a duplicate to be sent again: DUPLICATE -> VALIDATED, queued with ``force``."""
         submission = self.get(submission_id)
-        if submission["status"] == DUPLICATE:
-            self._step(submission, DUPLICATE, Status.VALIDATED, resent_by=operator)
-        elif not _waiting_after(submission, DUPLICATE):
-            raise _wrong_status(submission, "sent again", DUPLICATE)
+        if submission["status"] == Status.DUPLICATE:
+            self._step(submission, Status.DUPLICATE, Status.VALIDATED, resent_by=operator)
+        elif not _waiting_after(submission, Status.DUPLICATE):
+            raise _wrong_status(submission, "sent again", Status.DUPLICATE)
         submission = self.get(submission_id)
-        resends = [step["status"] for step in submission["history"]].count(DUPLICATE)
+        resends = [step["status"] for step in submission["history"]].count(Status.DUPLICATE)
         storage.queue_upload(
             self.deployment.upload_queue_url,
             submission_id,

@@ -31,7 +31,6 @@ from cers_groups import dead_letters
 from cers_groups.deployment import Deployment, DeploymentNotFoundError, find_deployment
 from cers_groups.events import file_name
 from cers_groups.operations import (
-    DUPLICATE,
     DistrictNotFoundError,
     DroppedRoster,
     InvalidValueError,
@@ -73,7 +72,7 @@ NEXT_STEP = {
         "check the differences (`cers-groups report {id}`), then `cers-groups release {id}`"
         " to send the file or `cers-groups reject {id}` to close it"
     ),
-    DUPLICATE: "`cers-groups resend {id}` sends the same bytes to CERS again",
+    Status.DUPLICATE: "`cers-groups resend {id}` sends the same bytes to CERS again",
     Status.SUPERSEDED: "nothing: a newer version of the same file went to CERS instead",
     Status.ACCEPTED: "nothing: CERS is processing the file",
 }

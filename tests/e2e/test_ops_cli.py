@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from cers_groups import cli
 from cers_groups.deployment import LOCAL_FILE_ENV, write_local_file
-from cers_groups.operations import DUPLICATE
 from cers_groups.ops_cli import ExitCode
 from cers_groups.submissions import Status, SubmissionStore
 from local_stack.lambda_runner import poll_once
@@ -382,12 +381,11 @@ def duplicate_submission(stack, tmp_path) -> dict:
         pass
     again = next(s for s in stack.submissions() if s["key"].endswith("again.csv"))
     assert again["digest"] == earlier["digest"]
-    store = SubmissionStore(stack.resources.table)
-    # TODO(#4): the uploader records DUPLICATE itself once the uploads work is merged.
-    assert store.advance(again["submission_id"], Status.VALIDATED, DUPLICATE)
-    stack.run()  # the queued upload finds the submission no longer VALIDATED
+    stack.run()  # the uploader finds these bytes PROCESSED already and sends nothing
     assert len(stack.standin.received) == 1
-    return store.get(again["submission_id"])
+    duplicate = SubmissionStore(stack.resources.table).get(again["submission_id"])
+    assert duplicate["status"] == Status.DUPLICATE
+    return duplicate
 
 
 def test_cli_resend_queues_a_forced_upload_of_a_duplicate(stack, run, tmp_path):
