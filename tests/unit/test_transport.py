@@ -5,6 +5,7 @@ import http.server
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from cryptography import x509
@@ -62,10 +63,9 @@ def _self_signed(tmp_path) -> tuple[str, str]:
     return str(cert_file), str(key_file)
 
 
-@pytest.fixture
-def self_signed_cers(tmp_path) -> Iterator[str]:
-    """An https server on 127.0.0.1 whose certificate nobody trusts; its imports URL."""
-    cert_file, key_file = _self_signed(tmp_path)
+@contextmanager
+def _https_server(cert_file: str, key_file: str) -> Iterator[int]:
+    """An https server on 127.0.0.1 with this certificate, recording requests; its port."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
@@ -74,11 +74,18 @@ def self_signed_cers(tmp_path) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        yield f"https://localhost:{server.server_address[1]}/groups/imports/"
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def self_signed_cers(tmp_path) -> Iterator[str]:
+    """An https server on 127.0.0.1 whose certificate nobody trusts; its imports URL."""
+    with _https_server(*_self_signed(tmp_path)) as port:
+        yield f"https://localhost:{port}/groups/imports/"
 
 
 def test_cers_client_refuses_a_self_signed_certificate(self_signed_cers):
@@ -138,22 +145,10 @@ def test_verified_session_reaches_a_server_its_bundle_trusts(tmp_path, monkeypat
     # The control: the same kind of server is reached once its certificate is trusted, so the
     # refusals above are about trust, not about the test server.
     cert_file, key_file = _self_signed(tmp_path)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    _Recorder.requests_seen = []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert_file)
-    try:
-        with VerifiedSession() as session:
-            url = f"https://localhost:{server.server_address[1]}/imports/user"
-            answer = session.get(url, headers={"Authorization": "Bearer x"}, timeout=5)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with _https_server(cert_file, key_file) as port, VerifiedSession() as session:
+        url = f"https://localhost:{port}/imports/user"
+        answer = session.get(url, headers={"Authorization": "Bearer x"}, timeout=5)
 
     assert answer.status_code == 200
     assert _Recorder.requests_seen == ["Bearer x"]
